@@ -1,0 +1,112 @@
+"""Every install and every check of xplearn lives here.
+
+    nox                      # lint, typecheck, tests for each backend, tests_min
+    nox -s "tests(torch)"    # one backend
+    nox -s bench             # benchmarks against scikit-learn and FAISS (not a test)
+    nox -s tests_gpu         # on a machine with a CUDA GPU and network
+
+pip-based venvs (the ``venv`` backend): pip finds the local CPU torch wheel,
+uv does not.  torch is pinned ``==2.13.0``: an unpinned torch makes pip pull
+gigabytes of CUDA packages.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "typecheck", "tests", "tests_min"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+TORCH = "torch==2.13.0"
+
+# What each backend session installs besides xplearn and the test group, and
+# the --backends it runs (tensorflow also checks its zero-copy hand-off to torch).
+BACKENDS: dict[str, tuple[list[str], str]] = {
+    "numpy": ([], "numpy"),
+    "array_api_strict": (["array-api-strict"], "array_api_strict"),
+    "torch": ([TORCH], "torch"),
+    "jax": (["jax"], "jax"),
+    "dask": (["dask[array]"], "dask"),
+    "tensorflow": (["tensorflow-cpu", TORCH], "tensorflow,torch"),
+}
+
+# The oldest versions xplearn supports (pyproject's lower bounds).
+MINIMUM = [
+    "numpy==1.26.4",
+    "array-api-compat==1.11",
+    "array-api-extra==0.7.0",
+    "scikit-learn==1.6.0",
+    "scipy==1.13.1",
+    "pandas==2.2.0",
+    "array-api-strict==2.3",
+    TORCH,
+]
+
+
+def _groups(*names: str) -> list[str]:
+    return [d for n in names for d in nox.project.dependency_groups(PYPROJECT, n)]
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff format --check and ruff check."""
+    session.install(*_groups("lint"))
+    session.run("ruff", "format", "--check", ".")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src."""
+    session.install(*_groups("typecheck"), TORCH, "-e", ".")
+    session.run("mypy")
+
+
+@nox.session
+@nox.parametrize("backend", list(BACKENDS))
+def tests(session: nox.Session, backend: str) -> None:
+    """The test suite on one backend (numpy is the reference everywhere)."""
+    extra, requested = BACKENDS[backend]
+    session.install(*_groups("test"), *extra, "-e", ".")
+    session.run(
+        "pytest",
+        f"--backends={requested}",
+        "--durations=5",
+        *session.posargs,
+        env={"TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+
+
+@nox.session
+def tests_min(session: nox.Session) -> None:
+    """The suite with the oldest supported dependency versions."""
+    session.install(*MINIMUM, "pytest>=8", "-e", ".")
+    session.run("pip", "list", silent=False)
+    session.run("pytest", "--backends=numpy,array_api_strict,torch", *session.posargs)
+
+
+@nox.session(default=False)
+def tests_gpu(session: nox.Session) -> None:
+    """The suite on a CUDA machine: torch (CUDA build) and cupy, plus numpy.
+
+    Not run by CI (no GPU there).  Install a CUDA torch wheel yourself or let
+    pip pick one: this session deliberately does not pin the CPU wheel.
+    """
+    session.install(*_groups("test"), "torch", "cupy-cuda12x", "-e", ".")
+    session.run("pytest", "--backends=numpy,torch,cupy", *session.posargs)
+
+
+@nox.session(default=False)
+def docs(session: nox.Session) -> None:
+    """Build the Sphinx documentation, warnings as errors."""
+    session.install(*_groups("docs"), "-e", ".")
+    session.run("sphinx-build", "-W", "-b", "html", "docs", "docs/_build/html")
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against scikit-learn and FAISS; writes benchmarks/results/."""
+    session.install(*_groups("bench", "test"), TORCH, "-e", ".")
+    session.run("python", "benchmarks/run.py", *session.posargs)

@@ -1,0 +1,108 @@
+"""One backend parameter for the whole suite.
+
+``--backends=numpy,torch,...`` (or the ``XPLEARN_BACKENDS`` environment
+variable) chooses the frameworks every ``backend`` test runs on; by default
+every installed one.  A requested backend that is not installed is an error,
+not a skip.  Variants catch what a plain backend cannot:
+
+* ``numpy:readonly`` hands read-only arrays in, so any write into an input
+  fails loudly (as it would on a numpy view of a TF or jax array);
+* ``array_api_strict:device1`` puts data on strict's second device, so a
+  result created on the default device instead of the input's fails a test
+  without a GPU;
+* ``torch:cuda`` and ``cupy`` run only where a GPU is present.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+from backends import ALL_BACKENDS, Backend, variants_of
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backends",
+        default=os.environ.get("XPLEARN_BACKENDS"),
+        help=(
+            "comma-separated frameworks to test: "
+            + ", ".join(ALL_BACKENDS)
+            + " (env XPLEARN_BACKENDS; default: every installed one)"
+        ),
+    )
+    parser.addoption("--runslow", action="store_true", help="run tests marked slow")
+
+
+def _requested(config: pytest.Config) -> list[str]:
+    value = config.getoption("--backends")
+    if not value:
+        return [b for b in ALL_BACKENDS if importlib.util.find_spec(b) is not None]
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in ALL_BACKENDS]
+    if unknown:
+        msg = f"unknown backend(s) {unknown}; choose from {ALL_BACKENDS}"
+        raise pytest.UsageError(msg)
+    missing = [n for n in names if importlib.util.find_spec(n) is None]
+    if missing:
+        msg = (
+            f"backend(s) {missing} were requested but are not installed; "
+            "install them (nox does) or leave them out of --backends"
+        )
+        raise pytest.UsageError(msg)
+    return names
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_KEY] = [v for name in _requested(config) for v in variants_of(name)]
+
+
+_KEY = pytest.StashKey[list[Backend]]()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        backends = metafunc.config.stash[_KEY]
+        metafunc.parametrize("backend", backends, ids=[b.id for b in backends])
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return "xplearn backends: " + ", ".join(b.id for b in config.stash[_KEY])
+
+
+def _framework(request: pytest.FixtureRequest, name: str) -> object:
+    """The framework module when ``name`` was requested; else skip (not requested)."""
+    if name not in {b.name for b in request.config.stash[_KEY]}:
+        pytest.skip(f"{name} not among the requested --backends")
+    return importlib.import_module(name)
+
+
+@pytest.fixture
+def tf(request: pytest.FixtureRequest) -> object:
+    """TensorFlow, for tests of the TF bridge itself."""
+    return _framework(request, "tensorflow")
+
+
+@pytest.fixture
+def torch(request: pytest.FixtureRequest) -> object:
+    """torch, for tests of torch-specific behaviour (DLPack pointers, devices)."""
+    return _framework(request, "torch")
+
+
+@pytest.fixture
+def strict(request: pytest.FixtureRequest) -> object:
+    """array_api_strict, for its extra devices."""
+    return _framework(request, "array_api_strict")
