@@ -60,6 +60,15 @@ def compute_dtype(xp: ModuleType, dtype: Any, device: Any) -> Any:
     raise ValueError(msg)
 
 
+def result_dtype(xp: ModuleType, input_dtype: Any, computed: Any) -> Any:
+    """Dtype floating results are returned in (contract 2).
+
+    float16/bfloat16 input computes in float32 and comes back in its own dtype;
+    everything else comes back in the dtype it was computed in.
+    """
+    return input_dtype if _is_low_precision_float(xp, input_dtype) else computed
+
+
 def _is_low_precision_float(xp: ModuleType, dtype: Any) -> bool:
     # torch.bfloat16, jax's/TF's bfloat16 (ml_dtypes) and float16 everywhere.
     return str(dtype).rpartition(".")[2] in {"float16", "bfloat16"}
@@ -191,4 +200,5 @@ __all__ = [
     "check_non_empty",
     "compute_dtype",
     "float_dtypes",
+    "result_dtype",
 ]

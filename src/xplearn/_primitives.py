@@ -1,0 +1,172 @@
+"""Operations the Array API standard lacks, in one place.
+
+Each primitive has a body written against the standard only, and native fast
+paths on top for the namespaces where it matters (numpy, torch, jax).
+``tests/test_primitives.py`` checks that every fast path agrees with the
+standard body.
+
+* :func:`topk_smallest`: the ``k`` smallest entries of each row, sorted
+  ascending, ties broken by the lower column index on every backend;
+* :func:`sq_row_norms`: squared Euclidean norm of each row;
+* :func:`working_memory_bytes` and :func:`tile_sizes`: how large an n×m block
+  may be under the configured budget.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import ModuleType
+from typing import Any
+
+from ._config import get_config
+from ._namespace import namespace_name
+
+_HOST_DEFAULT_MIB = 1024
+# On a GPU the default budget is this fraction of the free device memory.
+_GPU_FRACTION = 0.25
+
+
+def working_memory_bytes(xp: ModuleType, device: Any) -> int:
+    """Budget in bytes for temporary blocks on ``device``."""
+    mib = get_config()["working_memory"]
+    if mib is not None:
+        return int(mib * 2**20)
+    name = namespace_name(xp)
+    if name == "torch" and getattr(device, "type", "cpu") == "cuda":
+        free, _ = sys.modules["torch"].cuda.mem_get_info(device)
+        return int(free * _GPU_FRACTION)
+    if name == "cupy":
+        free, _ = sys.modules["cupy"].cuda.runtime.memGetInfo()
+        return int(free * _GPU_FRACTION)
+    return _HOST_DEFAULT_MIB * 2**20
+
+
+def tile_sizes(
+    n_rows: int, n_cols: int, bytes_per_element: int, budget: int
+) -> tuple[int, int]:
+    """Rows and columns of the n×m tiles that fit ``budget``.
+
+    ``bytes_per_element`` counts every temporary a tile element needs (the
+    distance, sort indices, masks).  Columns are split only when fewer than
+    64 rows of all columns would fit.
+    """
+    elements = max(1, budget // max(1, bytes_per_element))
+    cols = n_cols if n_cols * 64 <= elements else max(1, elements // 64)
+    rows = max(1, min(n_rows, elements // cols))
+    return rows, cols
+
+
+def sq_row_norms(X: Any, xp: ModuleType) -> Any:
+    """Squared Euclidean norm of each row of a 2-D array."""
+    if namespace_name(xp) == "numpy":
+        import numpy as np
+
+        return np.einsum("ij,ij->i", X, X)  # no n×d temporary
+    return xp.sum(X * X, axis=1)
+
+
+def take_rows(A: Any, idx: Any, xp: ModuleType) -> Any:
+    """``A[i, idx[i, j]]`` for every i, j (``take_along_axis`` on axis 1)."""
+    if hasattr(xp, "take_along_axis"):
+        return xp.take_along_axis(A, idx, axis=1)
+    # Standard before 2024.12: gather from the flattened array.
+    n, m = A.shape
+    offsets = xp.reshape(xp.arange(n, dtype=idx.dtype, device=_dev(A)) * m, (n, 1))
+    flat = xp.reshape(idx + offsets, (-1,))
+    return xp.reshape(xp.take(xp.reshape(A, (-1,)), flat), idx.shape)
+
+
+def _dev(x: Any) -> Any:
+    from ._namespace import device_of
+
+    return device_of(x)
+
+
+def topk_smallest(D: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
+    """Return the ``k`` smallest values of each row of ``D`` and their columns.
+
+    Sorted ascending; equal values in order of their column index, so the
+    lower index wins a tie on every backend.  Indices are int64.
+
+    Parameters
+    ----------
+    D : array, shape (n, m)
+        Real floating values.
+    k : int
+        ``1 <= k <= m``.
+    xp : module
+        ``D``'s namespace.
+    """
+    name = namespace_name(xp)
+    m = D.shape[1]
+    if k >= m:
+        return topk_smallest_standard(D, k, xp)
+    if name == "numpy":
+        return _topk_numpy(D, k)
+    if name == "torch":
+        return _topk_torch(D, k)
+    if name == "jax":
+        import jax
+
+        # lax.top_k returns equal values lower-index first (documented).
+        neg, idx = jax.lax.top_k(-D, k)
+        return -neg, xp.astype(idx, xp.int64)
+    return topk_smallest_standard(D, k, xp)
+
+
+def topk_smallest_standard(D: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
+    """Standard-only body of :func:`topk_smallest`: a stable full argsort."""
+    idx = xp.argsort(D, axis=1, stable=True)[:, :k]
+    idx = xp.astype(idx, xp.int64)
+    return take_rows(D, idx, xp), idx
+
+
+def _topk_numpy(D: Any, k: int) -> tuple[Any, Any]:
+    import numpy as np
+
+    part = np.argpartition(D, k - 1, axis=1)[:, :k]
+    part.sort(axis=1)  # index order, so the stable sort below breaks ties by index
+    vals = np.take_along_axis(D, part, axis=1)
+    order = np.argsort(vals, axis=1, kind="stable")
+    idx = np.take_along_axis(part, order, axis=1).astype(np.int64, copy=False)
+    vals = np.take_along_axis(vals, order, axis=1)
+    # argpartition picks an arbitrary one of several values equal to the k-th:
+    # redo the rows where an unselected column ties with the k-th value.
+    tied = np.count_nonzero(vals[:, -1:] >= D, axis=1) > k
+    if tied.any():
+        rows = np.flatnonzero(tied)
+        idx[rows] = np.argsort(D[rows], axis=1, kind="stable")[:, :k]
+        vals[rows] = np.take_along_axis(D[rows], idx[rows], axis=1)
+    return vals, idx
+
+
+def _topk_torch(D: Any, k: int) -> tuple[Any, Any]:
+    torch = sys.modules["torch"]
+    vals, idx = torch.topk(D, k, dim=1, largest=False, sorted=True)
+    # torch.topk orders equal values arbitrarily: sort by (value, index).
+    idx, perm = torch.sort(idx, dim=1)
+    vals = torch.gather(vals, 1, perm)
+    vals, order = torch.sort(vals, dim=1, stable=True)
+    idx = torch.gather(idx, 1, order)
+    tied = (vals[:, -1:] >= D).sum(dim=1) > k
+    if bool(tied.any()):
+        rows = torch.nonzero(tied).flatten()
+        sub = torch.argsort(D[rows], dim=1, stable=True)[:, :k]
+        idx[rows] = sub
+        vals[rows] = torch.gather(D[rows], 1, sub)
+    return vals, idx
+
+
+def merge_topk(
+    best_vals: Any, best_idx: Any, vals: Any, idx: Any, k: int, xp: ModuleType
+) -> tuple[Any, Any]:
+    """Merge two sorted candidate lists per row, keeping the ``k`` smallest.
+
+    ``best_*`` must hold lower indices than ``vals``/``idx`` (an earlier tile),
+    so position order is index order and stable selection keeps the
+    lower-index tie-break.
+    """
+    all_vals = xp.concat([best_vals, vals], axis=1)
+    all_idx = xp.concat([best_idx, idx], axis=1)
+    top_vals, pos = topk_smallest(all_vals, min(k, all_vals.shape[1]), xp)
+    return top_vals, take_rows(all_idx, pos, xp)

@@ -1,0 +1,221 @@
+"""Pairwise distances on any backend, matching scikit-learn and scipy.
+
+Euclidean-family metrics use the matrix-product expansion
+``‖x‖² + ‖y‖² − 2 x·y`` (one GEMM, clamped at 0, the diagonal of ``X`` against
+itself set to exactly 0); the others a broadcast form, in row chunks sized by
+the working-memory budget.
+"""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+from typing import Any
+
+from ._dispatch import Edge
+from ._namespace import is_lazy
+from ._primitives import sq_row_norms, working_memory_bytes
+from ._validation import check_array, check_n_features, result_dtype
+
+EUCLIDEAN = frozenset({"euclidean", "l2", "sqeuclidean"})
+_ALIASES = {"l2": "euclidean", "l1": "manhattan", "cityblock": "manhattan"}
+METRICS = frozenset(
+    {"euclidean", "l2", "sqeuclidean", "cosine", "manhattan", "cityblock", "l1"}
+    | {"chebyshev", "minkowski"}
+)
+
+
+def check_metric(metric: Any, p: Any = None) -> tuple[str, float]:
+    """Canonical metric name and Minkowski ``p``; ``ValueError`` if unknown."""
+    if not isinstance(metric, str) or metric not in METRICS:
+        msg = (
+            f"Unknown metric {metric!r}. xplearn supports {sorted(METRICS)}; "
+            "for other metrics use scikit-learn through xplearn.to_numpy."
+        )
+        raise ValueError(msg)
+    name = _ALIASES.get(metric, metric)
+    if name != "minkowski":
+        return name, 2.0
+    p = 2.0 if p is None else p
+    if isinstance(p, bool) or not isinstance(p, int | float) or not p >= 1:
+        msg = f"Minkowski p must be a number >= 1 (or inf), got p={p!r}."
+        raise ValueError(msg)
+    if p == 1:
+        return "manhattan", 1.0
+    if p == 2:
+        return "euclidean", 2.0
+    if math.isinf(p):
+        return "chebyshev", math.inf
+    return "minkowski", float(p)
+
+
+def _expansion(X: Any, Y: Any, YY: Any, xp: ModuleType) -> Any:
+    """``‖y‖² − 2 x·y`` for every pair: squared distance less ``‖x‖²``."""
+    return YY[None, :] - 2.0 * (X @ Y.T)
+
+
+def distance_block(
+    X: Any, Y: Any, metric: str, p: float, xp: ModuleType, *, YY: Any = None
+) -> Any:
+    """Distances between every row of ``X`` and of ``Y`` (one block, no chunking).
+
+    ``metric`` and ``p`` are canonical (see :func:`check_metric`).  For the
+    Euclidean family ``YY`` may hold ``sq_row_norms(Y)`` computed once.
+    """
+    if metric in EUCLIDEAN:
+        if YY is None:
+            YY = sq_row_norms(Y, xp)
+        D = _expansion(X, Y, YY, xp) + sq_row_norms(X, xp)[:, None]
+        D = xp.clip(D, min=0.0)
+        return xp.sqrt(D) if metric == "euclidean" else D
+    if metric == "cosine":
+        Xn = _normalize_rows(X, xp)
+        Yn = Xn if Y is X else _normalize_rows(Y, xp)
+        return xp.clip(1.0 - Xn @ Yn.T, min=0.0, max=2.0)
+    diff = xp.abs(X[:, None, :] - Y[None, :, :])
+    if metric == "manhattan":
+        return xp.sum(diff, axis=2)
+    if metric == "chebyshev":
+        return xp.max(diff, axis=2)
+    return xp.sum(diff**p, axis=2) ** (1.0 / p)
+
+
+def _normalize_rows(X: Any, xp: ModuleType) -> Any:
+    norms = xp.sqrt(sq_row_norms(X, xp))
+    # Zero rows stay zero (cosine distance 1 to everything), as scikit-learn.
+    norms = xp.where(norms == 0, xp.ones_like(norms), norms)
+    return X / norms[:, None]
+
+
+def bytes_per_pair(metric: str, itemsize: int, n_features: int) -> int:
+    """Temporary bytes one (x, y) pair of a block costs."""
+    if metric in EUCLIDEAN or metric == "cosine":
+        return 2 * itemsize
+    return (n_features + 2) * itemsize  # the broadcast difference
+
+
+def pairwise_block_rows(X: Any, Y: Any, metric: str, xp: ModuleType) -> int:
+    """Rows of ``X`` per chunk so that one chunk's temporaries fit the budget."""
+    budget = working_memory_bytes(xp, _device(X))
+    per_row = int(Y.shape[0]) * bytes_per_pair(metric, itemsize(X, xp), X.shape[1])
+    return max(1, min(int(X.shape[0]), budget // per_row))
+
+
+def itemsize(X: Any, xp: ModuleType) -> int:
+    """Bytes per element of a floating array."""
+    return int(xp.finfo(X.dtype).bits) // 8
+
+
+def _device(X: Any) -> Any:
+    from ._namespace import device_of
+
+    return device_of(X)
+
+
+def _pairwise(
+    X: Any, Y: Any, metric: str, p: float, xp: ModuleType, *, same: bool
+) -> Any:
+    """Full distance matrix, computed in row chunks."""
+    YY = sq_row_norms(Y, xp) if metric in EUCLIDEAN else None
+    rows = pairwise_block_rows(X, Y, metric, xp)
+    n = X.shape[0]
+    blocks = [
+        distance_block(X[i : min(i + rows, n), :], Y, metric, p, xp, YY=YY)
+        for i in range(0, n, rows)
+    ]
+    D = blocks[0] if len(blocks) == 1 else xp.concat(blocks, axis=0)
+    if same and metric in EUCLIDEAN | {"cosine"}:
+        # A point's distance to itself is exactly 0, whatever the rounding.
+        eye = xp.eye(n, dtype=xp.bool, device=_device(D))
+        D = xp.where(eye, xp.zeros_like(D), D)
+    return D
+
+
+def pairwise_distances(
+    X: Any, Y: Any = None, *, metric: str = "euclidean", **kwds: Any
+) -> Any:
+    """Distances between the rows of ``X`` and the rows of ``Y``.
+
+    Computed natively in the framework of ``X`` and on its device; ``Y``
+    follows ``X``.  Definitions and names are scikit-learn's and scipy's.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples_X, n_features)
+        numpy, torch, jax, cupy, dask, array-api-strict or TensorFlow.
+    Y : array of shape (n_samples_Y, n_features), optional
+        Defaults to ``X``, in which case the diagonal is exactly 0.
+    metric : str, default="euclidean"
+        ``"euclidean"`` (``"l2"``), ``"sqeuclidean"``, ``"cosine"``,
+        ``"manhattan"`` (``"cityblock"``, ``"l1"``), ``"chebyshev"`` or
+        ``"minkowski"``.
+    **kwds
+        ``p`` for ``"minkowski"`` (default 2).
+
+    Returns
+    -------
+    D : array of shape (n_samples_X, n_samples_Y)
+        In the framework, device and floating dtype of ``X`` (integer input
+        gives the framework's default float).  Never negative.
+
+    Raises
+    ------
+    ValueError
+        Unknown metric, bad ``p``, NaN/inf, empty input, feature mismatch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xplearn.metrics import pairwise_distances
+    >>> pairwise_distances(np.array([[0.0, 0.0], [3.0, 4.0]]))
+    array([[0., 5.],
+           [5., 0.]])
+    """
+    unknown = set(kwds) - {"p"}
+    if unknown:
+        msg = f"Unexpected keyword argument(s) {sorted(unknown)}; only p is accepted."
+        raise TypeError(msg)
+    name, p = check_metric(metric, kwds.get("p"))
+    edge, Xc = Edge.of(X)
+    xp = edge.xp
+    in_dtype = Xc.dtype
+    Xc = check_array(Xc, xp)
+    out_dtype = result_dtype(xp, in_dtype, Xc.dtype)
+    Yc = (
+        Xc
+        if Y is None
+        else check_array(edge.follow(Y, "Y"), xp, name="Y", dtype=Xc.dtype)
+    )
+    check_n_features(Yc, Xc.shape[1], "Y", by="X")
+    if is_lazy(xp):
+        D = _pairwise_lazy(Xc, Yc, name, p, xp, same=Y is None)
+    else:
+        D = _pairwise(Xc, Yc, name, p, xp, same=Y is None)
+    if D.dtype != out_dtype:
+        D = xp.astype(D, out_dtype)
+    return edge.to_caller(D)
+
+
+def _pairwise_lazy(
+    X: Any, Y: Any, metric: str, p: float, xp: ModuleType, *, same: bool
+) -> Any:
+    """dask: each block of rows of X against all of Y, by the numpy kernel."""
+    import array_api_compat.numpy as np_xp
+    import numpy as np
+
+    from ._convert import to_numpy
+
+    Yn = to_numpy(Y)  # Y is needed whole by every block; X stays distributed.
+    Xr = X.rechunk({1: -1})
+
+    def block(b: Any, block_info: Any = None) -> Any:
+        D = _pairwise(b, Yn, metric, p, np_xp, same=False)
+        if same and metric in EUCLIDEAN | {"cosine"}:
+            i0 = block_info[0]["array-location"][0][0]
+            r = np.arange(b.shape[0])
+            D[r, r + i0] = 0.0
+        return D
+
+    return Xr.map_blocks(
+        block, chunks=(Xr.chunks[0], (Yn.shape[0],)), dtype=Yn.dtype, meta=Yn[:0, :0]
+    )

@@ -1,0 +1,66 @@
+"""Each fast path agrees with the standard-only body, ties included."""
+
+import numpy as np
+import pytest
+
+import xplearn
+from xplearn._dispatch import Edge
+from xplearn._primitives import (
+    merge_topk,
+    sq_row_norms,
+    tile_sizes,
+    topk_smallest,
+    topk_smallest_standard,
+    working_memory_bytes,
+)
+
+# Integer-valued data: many exact ties, which is where top-k paths disagree.
+TIED = np.random.default_rng(0).integers(0, 5, size=(40, 30)).astype(np.float64)
+
+
+@pytest.mark.parametrize("k", [1, 3, 10, 30])
+def test_topk_fast_path_matches_standard(backend, k) -> None:
+    if backend.name == "dask":
+        pytest.skip("dask runs the numpy kernel per block (tested under numpy)")
+    edge, D = Edge.of(backend.asarray(TIED))
+    vals, idx = topk_smallest(D, k, edge.xp)
+    svals, sidx = topk_smallest_standard(D, k, edge.xp)
+    np.testing.assert_array_equal(xplearn.to_numpy(idx), xplearn.to_numpy(sidx))
+    np.testing.assert_array_equal(xplearn.to_numpy(vals), xplearn.to_numpy(svals))
+    ref = np.argsort(TIED, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(xplearn.to_numpy(idx), ref)
+    assert "int64" in str(idx.dtype)
+
+
+def test_merge_keeps_lower_index_on_ties(backend) -> None:
+    if backend.name == "dask":
+        pytest.skip("dask runs the numpy kernel per block (tested under numpy)")
+    edge, D = Edge.of(backend.asarray(TIED))
+    xp = edge.xp
+    a = topk_smallest(D[:, :15], 4, xp)
+    b = topk_smallest(D[:, 15:], 4, xp)
+    _vals, idx = merge_topk(a[0], a[1], b[0], b[1] + 15, 4, xp)
+    ref = np.argsort(TIED, axis=1, kind="stable")[:, :4]
+    np.testing.assert_array_equal(xplearn.to_numpy(idx), ref)
+
+
+def test_sq_row_norms(backend) -> None:
+    edge, X = Edge.of(backend.asarray(TIED))
+    got = xplearn.to_numpy(sq_row_norms(X, edge.xp))
+    np.testing.assert_allclose(got, (TIED**2).sum(axis=1))
+
+
+def test_tile_sizes_fit_budget() -> None:
+    rows, cols = tile_sizes(10_000, 200_000, 17, 2**30)
+    assert rows * cols * 17 <= 2**30
+    assert cols == 200_000
+    rows, cols = tile_sizes(10, 10**9, 17, 2**20)  # huge database: split columns
+    assert rows * cols * 17 <= 2**20
+    assert cols < 10**9
+
+
+def test_working_memory_follows_config() -> None:
+    xp = xplearn.get_namespace(np.ones(1))
+    assert working_memory_bytes(xp, "cpu") == 1024 * 2**20
+    with xplearn.config_context(working_memory=3):
+        assert working_memory_bytes(xp, "cpu") == 3 * 2**20
