@@ -39,8 +39,7 @@ MINIMUM = [
     "array-api-extra==0.7.0",
     "scikit-learn==1.6.0",
     "scipy==1.13.1",
-    "pandas==2.2.0",
-    "array-api-strict==2.3",
+    "pandas==2.2.2",
     TORCH,
 ]
 
@@ -84,7 +83,9 @@ def tests_min(session: nox.Session) -> None:
     """The suite with the oldest supported dependency versions."""
     session.install(*MINIMUM, "pytest>=8", "-e", ".")
     session.run("pip", "list", silent=False)
-    session.run("pytest", "--backends=numpy,array_api_strict,torch", *session.posargs)
+    # array-api-strict is left out: its releases that install beside
+    # numpy 1.26 call numpy 2 APIs (np.asarray(copy=...)) on to_device.
+    session.run("pytest", "--backends=numpy,torch", *session.posargs)
 
 
 @nox.session(default=False)

@@ -153,7 +153,12 @@ def to_namespace(x: Any, xp: ModuleType, *, device: Any = None) -> Any:
     try:
         y = xp.from_dlpack(x)
     except _DLPACK_REFUSED:
-        return xp.asarray(to_numpy(x), device=device)
+        host = to_numpy(x)
+        if not host.flags.writeable:
+            # numpy < 2 cannot export read-only buffers by DLPack, and torch
+            # warns on read-only numpy input: this fallback copies anyway.
+            host = host.copy()
+        return xp.asarray(host, device=device)
     if device is not None and not _same_device(device_of(y), device):
         import array_api_compat
 

@@ -157,6 +157,64 @@ def _topk_torch(D: Any, k: int) -> tuple[Any, Any]:
     return vals, idx
 
 
+def topk_candidates(D: Any, n: int, xp: ModuleType) -> tuple[Any, Any]:
+    """Return the ``n`` smallest values of each row and their columns, unordered.
+
+    Which of several equal values at the boundary is kept is unspecified: this
+    is a filter for callers that re-rank exactly afterwards.  Cheaper than
+    :func:`topk_smallest` (no sort, no tie pass).
+    """
+    m = D.shape[1]
+    if n >= m:
+        cols = xp.broadcast_to(xp.arange(m, dtype=xp.int64, device=_dev(D)), D.shape)
+        return D, cols
+    name = namespace_name(xp)
+    if name == "numpy":
+        import numpy as np
+
+        idx = np.argpartition(D, n - 1, axis=1)[:, :n]
+        return np.take_along_axis(D, idx, axis=1), idx
+    if name == "torch":
+        vals, idx = sys.modules["torch"].topk(D, n, dim=1, largest=False, sorted=False)
+        return vals, idx
+    return topk_smallest(D, n, xp)
+
+
+def group_candidates(D: Any, n: int, group: int, xp: ModuleType) -> tuple[Any, Any]:
+    """:func:`topk_candidates` for wide blocks, by way of group minima.
+
+    The columns of ``D`` (a multiple of ``group`` wide) are cut into runs of
+    ``group``; the ``n`` smallest values of a row all lie in the ``n`` groups
+    with the smallest minima, so one min-reduction over the block and a top-n
+    over ``n·group`` values replace a top-n over the whole row.  (Strided
+    groups reduce faster but gather much slower: contiguous runs win.)
+    """
+    r, w = D.shape
+    n_groups = w // group
+    mins = xp.min(xp.reshape(D, (r, n_groups, group)), axis=2)
+    _, gid = topk_candidates(mins, n, xp)
+    gid = xp.astype(gid, xp.int64)
+    offsets = xp.reshape(
+        xp.arange(r, dtype=xp.int64, device=_dev(D)) * n_groups, (r, 1)
+    )
+    rows = xp.take(
+        xp.reshape(D, (r * n_groups, group)), xp.reshape(gid + offsets, (-1,)), axis=0
+    )
+    vals, pos = topk_candidates(xp.reshape(rows, (r, n * group)), n, xp)
+    pos = xp.astype(pos, xp.int64)
+    return vals, take_rows(gid, pos // group, xp) * group + pos % group
+
+
+def merge_candidates(
+    best_vals: Any, best_idx: Any, vals: Any, idx: Any, n: int, xp: ModuleType
+) -> tuple[Any, Any]:
+    """Keep the ``n`` smallest of two candidate lists per row (no order)."""
+    all_vals = xp.concat([best_vals, vals], axis=1)
+    all_idx = xp.concat([best_idx, idx], axis=1)
+    top, pos = topk_candidates(all_vals, n, xp)
+    return top, take_rows(all_idx, xp.astype(pos, xp.int64), xp)
+
+
 def merge_topk(
     best_vals: Any, best_idx: Any, vals: Any, idx: Any, k: int, xp: ModuleType
 ) -> tuple[Any, Any]:
