@@ -86,6 +86,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--tag",
+        default="",
+        help="suffix for the result files (e.g. 'skylakex' for a run with "
+        "OPENBLAS_CORETYPE=SkylakeX set in the environment)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
@@ -138,7 +144,8 @@ def write(rows: list[dict[str, object]], args: argparse.Namespace) -> None:
             f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()}, "
             f"{os.cpu_count()} CPUs, {args.threads} threads for every contender, "
             f"median of {args.repeats} interleaved warm repeats; load average "
-            f"{os.getloadavg()[0]:.2f} at the end. Versions: xplearn "
+            f"{os.getloadavg()[0]:.2f} at the end; OPENBLAS_CORETYPE="
+            f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}. Versions: xplearn "
             f"{xplearn.__version__}, torch {torch.__version__}, "
             f"numpy {np.__version__}, "
             f"faiss {faiss.__version__}, scikit-learn {sklearn.__version__}."
@@ -156,12 +163,13 @@ def write(rows: list[dict[str, object]], args: argparse.Namespace) -> None:
             f"| {r['shape']} | {r['name']} | {r['seconds']:.3f} | {r['qps']:,.0f} | "
             f"{r['vs_faiss']:.2f}× | {r['gemm']:.0%} | {r['ceiling']} | {runs} |"
         )
-    (RESULTS / "kneighbors.md").write_text("\n".join(lines) + "\n")
-    plot(rows)
+    stem = "kneighbors" + (f"-{args.tag}" if args.tag else "")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    plot(rows, stem)
     print("\n".join(lines))
 
 
-def plot(rows: list[dict[str, object]]) -> None:
+def plot(rows: list[dict[str, object]], stem: str) -> None:
     import matplotlib as mpl
 
     mpl.use("Agg")
@@ -182,7 +190,7 @@ def plot(rows: list[dict[str, object]]) -> None:
     ax.set_title("Exact k-NN, float32, k=10, 10 000 queries")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(RESULTS / "kneighbors.png", dpi=120)
+    fig.savefig(RESULTS / f"{stem}.png", dpi=120)
 
 
 if __name__ == "__main__":
