@@ -19,6 +19,17 @@ from ._dispatch import device, get_namespace, tensor_agnostic
 
 __version__ = "0.1.0.dev0"
 
+
+def __getattr__(name: str) -> object:
+    # wrap imports scikit-learn, which `import xplearn` must not (contract 4).
+    if name in {"wrap", "Wrapped"}:
+        from . import _wrap
+
+        return getattr(_wrap, name)
+    msg = f"module 'xplearn' has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
 __all__ = [
     "__version__",
     "config_context",
@@ -29,4 +40,5 @@ __all__ = [
     "tensor_agnostic",
     "to_namespace",
     "to_numpy",
+    "wrap",
 ]

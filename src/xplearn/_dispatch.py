@@ -17,7 +17,7 @@ import functools
 import inspect
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any, ParamSpec, TypeVar, overload
 
@@ -30,6 +30,10 @@ _FRAMEWORK_LIST = "numpy, torch, jax, cupy, dask, array-api-strict or TensorFlow
 
 def _is_ignored(x: object) -> bool:
     return x is None or isinstance(x, bool | int | float | complex | str)
+
+
+def _is_non_numeric(x: Any) -> bool:
+    return backend_name(x) == "numpy" and x.dtype.kind not in "biufc"
 
 
 def _check_supported(x: Any, name: str) -> None:
@@ -50,7 +54,7 @@ def _check_supported(x: Any, name: str) -> None:
             "required. Convert it with x.to_dense()."
         )
         raise TypeError(msg)
-    if kind is None:
+    if kind is None and not hasattr(x, "__array__"):
         msg = (
             f"{name} must be an array ({_FRAMEWORK_LIST}), a list or a pandas "
             f"object; got {type(x).__module__}.{type(x).__qualname__}."
@@ -61,7 +65,9 @@ def _check_supported(x: Any, name: str) -> None:
 def _prepare(x: Any, name: str) -> Any:
     """Turn lists and pandas objects into numpy; reject what we cannot take."""
     _check_supported(x, name)
-    if backend_name(x) in {"sequence", "pandas"}:
+    if backend_name(x) in {"sequence", "pandas", None}:
+        # None here: an unknown type with __array__ (array-likes such as
+        # xarray or scikit-learn's _NotAnArray) — numpy's protocol converts it.
         return to_numpy(x)
     return x
 
@@ -96,6 +102,27 @@ class Edge:
         xp, dev = namespace_and_device(X)
         return cls(xp, dev, caller, xp, dev), X
 
+    def computing_in(self, X: Any, xp: ModuleType, device: Any) -> tuple[Edge, Any]:
+        """Compute in ``xp``/``device`` (a fitted state's) instead; answer as before.
+
+        ``X`` (already in this edge's compute namespace) is moved there.
+        """
+        if xp is self.xp and _same_device(device, self.device):
+            return self, X
+        return replace(self, xp=xp, device=device), to_namespace(X, xp, device=device)
+
+    @classmethod
+    def host(cls, X: Any, name: str = "X") -> tuple[Edge, Any]:
+        """Edge that computes on numpy on the host, answering in ``X``'s framework.
+
+        For explicit host computation (scikit-learn estimators through
+        :func:`xplearn.wrap`): ``X`` comes back as a numpy array.
+        """
+        import array_api_compat.numpy as np_xp
+
+        edge, Xc = cls.of(X, name)
+        return replace(edge, xp=np_xp, device="cpu"), to_numpy(Xc)
+
     def follow(self, x: Any, name: str) -> Any:
         """Move ``x`` (``y``, ``sample_weight`` …) to the compute namespace/device.
 
@@ -122,8 +149,8 @@ class Edge:
             return type(result)(self.to_caller(r) for r in result)
         if isinstance(result, dict):
             return {k: self.to_caller(v) for k, v in result.items()}
-        if not is_array(result):
-            return result
+        if not is_array(result) or _is_non_numeric(result):
+            return result  # non-numeric labels stay numpy, as in scikit-learn
         if self.caller == "tensorflow":
             out = _tensorflow.from_compute(result)
             if self.tf_cast_back is not None and _tensorflow.is_tf_tensor(out):

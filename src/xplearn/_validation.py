@@ -91,7 +91,9 @@ def _object_to_float(X: Any) -> Any:
             f"not convert this array to float ({exc}). Encode categorical or "
             "string columns first, e.g. with sklearn.preprocessing.OrdinalEncoder."
         )
-        raise ValueError(msg) from exc
+        # Same type as numpy's own error (ValueError for strings, TypeError for
+        # other objects), as scikit-learn raises.
+        raise type(exc)(msg) from exc
 
 
 def check_array(

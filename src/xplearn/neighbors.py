@@ -1,49 +1,25 @@
-"""Exact k-nearest-neighbour search on any backend.
+"""Exact k-nearest neighbours on any backend: a function and estimators.
 
-The search runs over tiles of queries × database rows sized by the working
-memory budget; each tile's distances go straight to a top-k and are merged
-with the running best, so no n×m matrix larger than the budget is formed.
-
-For the Euclidean family the tile distances come from the expansion
-``‖y‖² − 2 x·y`` (one GEMM; ``‖x‖²`` is constant per query and left out of the
-ranking), which loses precision on near ties, most of all in float32.  So each
-tile keeps a few more candidates than asked for, and the candidates are
-re-ranked by their exact distance ``Σ (x − y)²``: indices then agree with a
-float64 reference, a point's distance to itself is exactly 0, and the
-distances returned are exact in the input dtype.
+:func:`kneighbors` is the functional search; :class:`NearestNeighbors`,
+:class:`KNeighborsClassifier` and :class:`KNeighborsRegressor` are
+scikit-learn estimators (same parameters, Pipeline and GridSearchCV work) that
+take and return numpy, torch, jax, dask, array-api-strict or TensorFlow data.
+The search kernel is ``_search``.  This module imports scikit-learn; ``import
+xplearn`` does not import this module.
 """
 
 from __future__ import annotations
 
 import operator
-import threading
-from types import ModuleType
 from typing import Any
 
-from ._dispatch import Edge
-from ._namespace import device_of, is_lazy, namespace_name
-from ._primitives import (
-    group_candidates,
-    merge_candidates,
-    merge_topk,
-    sq_row_norms,
-    take_rows,
-    tile_sizes,
-    topk_candidates,
-    topk_smallest,
-    working_memory_bytes,
-)
-from ._validation import check_array, check_n_features, result_dtype
-from .metrics import EUCLIDEAN, check_metric, distance_block, itemsize
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-# Extra candidates kept per query for the exact re-ranking (Euclidean family).
-_REFINE_EXTRA = 8
-# Euclidean tiles: columns per tile (a multiple of the group size) and
-# elements per tile (64 MiB of float32), tuned on a 2-core Zen 5 with
-# benchmarks/run.py: wide tiles amortise the selection's per-call cost.
-_GROUP = 256
-_TILE_COLS = 131_072
-_TILE_ELEMENTS = 2**24
+from ._dispatch import Edge
+from ._namespace import device_of, is_lazy
+from ._search import search, search_lazy
+from ._validation import check_array, check_n_features, result_dtype
+from .metrics import check_metric
 
 
 def check_n_neighbors(n_neighbors: Any, n_samples_fit: int) -> int:
@@ -70,294 +46,6 @@ def check_n_neighbors(n_neighbors: Any, n_samples_fit: int) -> int:
         )
         raise ValueError(msg)
     return k
-
-
-def _exact_sq(Xq: Any, Y: Any, idx: Any, xp: ModuleType) -> Any:
-    """Exact squared distances from each query to its candidate rows of ``Y``."""
-    n, c = idx.shape
-    cand = xp.reshape(xp.take(Y, xp.reshape(idx, (-1,)), axis=0), (n, c, Y.shape[1]))
-    diff = cand - Xq[:, None, :]
-    return xp.sum(diff * diff, axis=2)
-
-
-def _rerank(Xq: Any, Y: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
-    """Exact squared distances of the candidates, the ``k`` best, ties by index."""
-    order = xp.argsort(idx, axis=1)
-    idx = take_rows(idx, order, xp)
-    exact = _exact_sq(Xq, Y, idx, xp)
-    vals, pos = topk_smallest(exact, k, xp)
-    return vals, take_rows(idx, pos, xp)
-
-
-def _tol(xp: ModuleType, dtype: Any, n_features: int) -> float:
-    """Relative rounding bound of the expansion (per unit of ‖x‖² + max ‖y‖²)."""
-    eps = float(xp.finfo(dtype).eps)
-    return float(eps * (4.0 * n_features**0.5 + 4.0))
-
-
-def _euclidean_tiles(
-    n: int, m: int, n_cand: int, n_features: int, size: int, budget: int
-) -> tuple[int, int]:
-    """Rows and columns of the query × database tiles of the Euclidean search.
-
-    About ``_TILE_ELEMENTS`` per tile, as wide as ``_TILE_COLS``; never above
-    the working-memory budget, which also pays for the re-ranking gather.
-    """
-    cols = min(m, _TILE_COLS)
-    if cols >= _GROUP:
-        cols -= cols % _GROUP
-    per_row = cols * size + n_cand * (n_features + 2) * size + 64
-    rows = min(n, max(1, _TILE_ELEMENTS // cols), max(1, budget // per_row))
-    return max(1, rows), cols
-
-
-def _column_bounds(m: int, cols: int) -> list[tuple[int, int]]:
-    """Cut ``m`` columns into tiles of width ``cols``.
-
-    A ragged end is cut to a multiple of the group size, and what is left
-    (less than one group) is a tile of its own.
-    """
-    bounds, j = [], 0
-    while j < m:
-        w = min(cols, m - j)
-        if w > _GROUP and w % _GROUP:
-            w -= w % _GROUP
-        bounds.append((j, j + w))
-        j += w
-    return bounds
-
-
-def _approx_block(Xa: Any, Ya: Any, xp: ModuleType, out: Any) -> Any:
-    """``‖y‖² − 2 x·y`` for a tile as one GEMM of the augmented operands.
-
-    ``Xa = [−2·X, 1]`` and ``Ya = [Yᵀ; ‖y‖²]``: the norms ride in the GEMM's
-    extra inner dimension, so no second pass over the tile adds them.
-    """
-    name = namespace_name(xp)
-    if out is not None and name == "torch":
-        import torch
-
-        # Into a reused buffer: fresh n×m temporaries per tile cost page
-        # faults that halve the GEMM rate (PERF-NOTES.md).
-        return torch.mm(Xa, Ya, out=out)
-    if out is not None and name == "numpy":
-        import numpy as np
-
-        return np.matmul(Xa, Ya, out=out)
-    return Xa @ Ya
-
-
-def _buffer_view(buf: Any, r: int, w: int, xp: ModuleType) -> Any:
-    """Return a C-contiguous (r, w) view at the start of a reused buffer."""
-    return xp.reshape(xp.reshape(buf, (-1,))[: r * w], (r, w))
-
-
-def _exact_rows(
-    Xb: Any, Y: Any, k: int, xp: ModuleType, budget: int
-) -> tuple[Any, Any]:
-    """Exact k nearest (squared) for a few rows, against all of ``Y``, stable."""
-    m, d = Y.shape
-    step = max(1, budget // max(1, d * itemsize(Y, xp) * 2))
-    out_v, out_i = [], []
-    for r in range(Xb.shape[0]):
-        x = Xb[r : r + 1, :]
-        parts = []
-        for j in range(0, m, step):
-            diff = Y[j : min(j + step, m), :] - x
-            parts.append(xp.sum(diff * diff, axis=1))
-        dist = xp.reshape(parts[0] if len(parts) == 1 else xp.concat(parts), (1, m))
-        v, i = topk_smallest(dist, k, xp)
-        out_v.append(v)
-        out_i.append(i)
-    return xp.concat(out_v, axis=0), xp.concat(out_i, axis=0)
-
-
-def _replace_rows(A: Any, rows_mask: Any, B: Any, xp: ModuleType) -> Any:
-    """Replace the rows of ``A`` where ``rows_mask`` holds by ``B``'s, in order."""
-    n = A.shape[0]
-    pos = xp.cumulative_sum(xp.astype(rows_mask, xp.int64)) - 1
-    perm = xp.where(
-        rows_mask, n + pos, xp.arange(n, dtype=xp.int64, device=device_of(A))
-    )
-    return xp.take(xp.concat([A, B], axis=0), perm, axis=0)
-
-
-def _redo_close_calls(
-    Xq: Any,
-    Y: Any,
-    k: int,
-    xp: ModuleType,
-    found: tuple[Any, Any],
-    tau: Any,
-    margin: Any,
-    budget: int,
-) -> tuple[Any, Any]:
-    """Redo exactly the rows where a non-candidate could tie or beat the k-th.
-
-    Every non-candidate has a ranking value ``>= tau``; a row is safe when its
-    k-th exact distance (on the ranking scale, less ``‖x‖²``) is below ``tau``
-    by more than the expansion's rounding ``margin``.  Exact duplicates in
-    ``Y`` land here, and come back with the lower index first.
-    """
-    vals, idx = found
-    unsafe = vals[:, -1] - sq_row_norms(Xq, xp) >= tau - margin
-    if not bool(xp.any(unsafe)):
-        return vals, idx
-    fv, fi = _exact_rows(Xq[unsafe, :], Y, k, xp, budget)
-    return _replace_rows(vals, unsafe, fv, xp), _replace_rows(idx, unsafe, fi, xp)
-
-
-def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
-    """Exact k nearest, squared Euclidean: expansion filter + exact re-rank."""
-    n, m, d = X.shape[0], Y.shape[0], X.shape[1]
-    dev = device_of(X)
-    n_cand = min(m, k + _REFINE_EXTRA)
-    budget = working_memory_bytes(xp, dev)
-    workers = _host_workers(xp, n)
-    rows, cols = _euclidean_tiles(n, m, n_cand, d, itemsize(X, xp), budget // workers)
-    bounds = _column_bounds(m, cols)
-    YY = sq_row_norms(Y, xp)
-    # (d + 1 + pad) × m, built once; the inner dimension is padded with zeros
-    # to a multiple of 8, where BLAS kernels run ~15% faster than at d + 1.
-    pad = -(d + 1) % 8
-    Ya = xp.concat(
-        [Y.T, YY[None, :], xp.zeros((pad, m), dtype=X.dtype, device=dev)], axis=0
-    )
-    slack = _tol(xp, X.dtype, d)
-    yy_max = xp.max(YY)
-    native = namespace_name(xp) in {"numpy", "torch"}
-    local = threading.local()
-
-    def tile(i: int) -> tuple[Any, Any]:
-        Xq = X[i : min(i + rows, n), :]
-        r = Xq.shape[0]
-        buf = getattr(local, "buf", None)
-        if native and buf is None:
-            buf = local.buf = xp.empty((rows * cols,), dtype=X.dtype, device=dev)
-        ones = xp.ones((r, 1 + pad), dtype=X.dtype, device=dev)  # pad: × 0 in Ya
-        Xa = xp.concat([-2.0 * Xq, ones], axis=1)
-        best: tuple[Any, Any] | None = None
-        for j0, j1 in bounds:
-            w = j1 - j0
-            out = None if buf is None else _buffer_view(buf, r, w, xp)
-            D = _approx_block(Xa, Ya[:, j0:j1], xp, out)
-            n_c = min(n_cand, w)
-            if w % _GROUP == 0 and w >= 4 * _GROUP * n_c:
-                vals, idx = group_candidates(D, n_c, _GROUP, xp)
-            else:
-                vals, idx = topk_candidates(D, n_c, xp)
-                idx = xp.astype(idx, xp.int64)
-            if j0:
-                idx = idx + j0
-            best = (
-                (vals, idx)
-                if best is None
-                else merge_candidates(*best, vals, idx, n_cand, xp)
-            )
-        assert best is not None
-        vals, idx = _rerank(Xq, Y, best[1], k, xp)
-        if m > n_cand:
-            margin = slack * (sq_row_norms(Xq, xp) + yy_max)
-            vals, idx = _redo_close_calls(
-                Xq,
-                Y,
-                k,
-                xp,
-                (vals, idx),
-                xp.max(best[0], axis=1),
-                margin,
-                budget // workers,
-            )
-        return vals, idx
-
-    starts = range(0, n, rows)
-    if workers > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        from threadpoolctl import threadpool_limits
-
-        # numpy's selection (min, argpartition) is single-threaded: run query
-        # tiles on a pool, each with a one-thread BLAS, as scikit-learn does.
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as ex:
-            results = list(ex.map(tile, starts))
-    else:
-        results = [tile(i) for i in starts]
-    if len(results) == 1:
-        return results[0]
-    return (
-        xp.concat([v for v, _ in results], axis=0),
-        xp.concat([i for _, i in results], axis=0),
-    )
-
-
-def _host_workers(xp: ModuleType, n: int) -> int:
-    """Threads for the query tiles: numpy only, as many as BLAS may use."""
-    if namespace_name(xp) != "numpy" or n < 2:
-        return 1
-    from threadpoolctl import threadpool_info
-
-    blas = [int(p["num_threads"]) for p in threadpool_info() if p["user_api"] == "blas"]
-    return max(1, min(blas or [1]))
-
-
-def _kneighbors(
-    X: Any, Y: Any, k: int, metric: str, p: float, xp: ModuleType
-) -> tuple[Any, Any]:
-    """Search validated compute arrays; return ``(distances, int64 indices)``."""
-    if metric in EUCLIDEAN:
-        dist, ind = _euclidean(X, Y, k, xp)
-        return (xp.sqrt(dist) if metric == "euclidean" else dist), ind
-    n, m = X.shape[0], Y.shape[0]
-    size = itemsize(X, xp)
-    # Per tile element: the distance, top-k scratch and index array, the tie
-    # mask; broadcast metrics also hold the n×m×d difference.
-    per_element = 2 * size + 8 + 1
-    if metric != "cosine":
-        per_element += X.shape[1] * size
-    rows, cols = tile_sizes(n, m, per_element, working_memory_bytes(xp, device_of(X)))
-    out_vals, out_idx = [], []
-    for i in range(0, n, rows):
-        Xq = X[i : min(i + rows, n), :]
-        best: tuple[Any, Any] | None = None
-        for j in range(0, m, cols):
-            D = distance_block(Xq, Y[j : min(j + cols, m), :], metric, p, xp)
-            vals, idx = topk_smallest(D, min(k, D.shape[1]), xp)
-            if j:
-                idx = idx + j
-            best = (vals, idx) if best is None else merge_topk(*best, vals, idx, k, xp)
-        assert best is not None
-        out_vals.append(best[0])
-        out_idx.append(best[1])
-    dist = out_vals[0] if len(out_vals) == 1 else xp.concat(out_vals, axis=0)
-    ind = out_idx[0] if len(out_idx) == 1 else xp.concat(out_idx, axis=0)
-    return dist, ind
-
-
-def _kneighbors_lazy(
-    X: Any, Y: Any, k: int, metric: str, p: float, xp: ModuleType
-) -> tuple[Any, Any]:
-    """dask: each block of queries against all of ``Y``, by the numpy kernel."""
-    import array_api_compat.numpy as np_xp
-    import numpy as np
-
-    from ._convert import to_numpy
-
-    Yn = to_numpy(Y)  # every query block needs all of Y; X stays distributed
-    Xr = X.rechunk({1: -1})
-
-    def block(b: Any) -> Any:
-        d, i = _kneighbors(b, Yn, k, metric, p, np_xp)
-        # One output per block: distances and indices side by side in
-        # float64 (exact for indices below 2**53).
-        return np.concatenate([d.astype(np.float64), i.astype(np.float64)], axis=1)
-
-    both = Xr.map_blocks(
-        block,
-        chunks=(Xr.chunks[0], (2 * k,)),
-        dtype=np.float64,
-        meta=np.empty((0, 0), dtype=np.float64),
-    )
-    return xp.astype(both[:, :k], X.dtype), xp.astype(both[:, k:], xp.int64)
 
 
 def kneighbors(
@@ -434,10 +122,788 @@ def kneighbors(
     check_n_features(Xc, Yc.shape[1], "X", by="Y")
     k = check_n_neighbors(n_neighbors, Yc.shape[0])
     if is_lazy(xp):
-        dist, ind = _kneighbors_lazy(Xc, Yc, k, name, p, xp)
+        dist, ind = search_lazy(Xc, Yc, k, name, p, xp)
     else:
-        dist, ind = _kneighbors(Xc, Yc, k, name, p, xp)
+        dist, ind = search(Xc, Yc, k, name, p, xp)
     out_dtype = result_dtype(xp, in_dtype, Xc.dtype)
     if dist.dtype != out_dtype:
         dist = xp.astype(dist, out_dtype)
     return edge.to_caller((dist, ind) if return_distance else ind)
+
+
+# --------------------------------------------------------------------------
+# Estimators
+# --------------------------------------------------------------------------
+
+_TREES = ("ball_tree", "kd_tree")
+
+
+class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
+    """Fit, kneighbors, radius_neighbors and graphs shared by the estimators."""
+
+    def __init__(
+        self,
+        n_neighbors: int = 5,
+        radius: float = 1.0,
+        *,
+        algorithm: str = "auto",
+        leaf_size: int = 30,
+        metric: str = "minkowski",
+        p: float = 2,
+        metric_params: dict[str, Any] | None = None,
+        n_jobs: int | None = None,
+    ) -> None:
+        self.n_neighbors = n_neighbors
+        self.radius = radius
+        self.algorithm = algorithm
+        self.leaf_size = leaf_size
+        self.metric = metric
+        self.p = p
+        self.metric_params = metric_params
+        self.n_jobs = n_jobs
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        return tags
+
+    # -- validation ---------------------------------------------------------
+
+    def _metric(self) -> tuple[str, float]:
+        if self.algorithm in _TREES:
+            msg = (
+                f"algorithm={self.algorithm!r} is not supported: xplearn searches "
+                "exactly by brute force on any backend. Use algorithm='auto' or "
+                "'brute' (the results are the same exact neighbours)."
+            )
+            raise ValueError(msg)
+        if self.algorithm not in ("auto", "brute"):
+            msg = f"algorithm must be 'auto' or 'brute', got {self.algorithm!r}."
+            raise ValueError(msg)
+        params = dict(self.metric_params or {})
+        p = params.pop("p", self.p)
+        if params:
+            msg = f"Unsupported metric_params {sorted(params)}; only p is accepted."
+            raise ValueError(msg)
+        return check_metric(self.metric, p if self.metric == "minkowski" else None)
+
+    def _fit_state(self, X: Any) -> tuple[Edge, Any]:
+        from sklearn.utils.validation import validate_data
+
+        name, p = self._metric()
+        edge, Xc = Edge.of(X)
+        Xc = check_array(Xc, edge.xp)
+        validate_data(self, X, skip_check_array=True, reset=True)
+        if is_lazy(edge.xp):
+            # TODO(#4): keep dask fit data distributed; for now the estimators
+            # gather it once on the host and answer dask queries as dask.
+            from ._convert import to_numpy
+
+            edge, Xc = Edge.of(to_numpy(Xc))
+        self._fit_X = Xc
+        self.n_samples_fit_ = int(Xc.shape[0])
+        self.effective_metric_ = name
+        self.effective_metric_params_ = {"p": p} if name == "minkowski" else {}
+        if isinstance(self.n_neighbors, int | _np_integer()) and self.n_neighbors < 1:
+            msg = f"Expected n_neighbors > 0. Got {self.n_neighbors}"
+            raise ValueError(msg)
+        return edge, Xc
+
+    def _query(self, X: Any) -> tuple[Edge, Any]:
+        """Edge answering in X's framework, computing where the fit data is."""
+        from sklearn.utils.validation import check_is_fitted, validate_data
+
+        check_is_fitted(self, "_fit_X")
+        fit_edge, fit_X = Edge.of(self._fit_X)
+        edge, Xc = Edge.of(X)
+        Xc = check_array(Xc, edge.xp)
+        validate_data(self, X, skip_check_array=True, reset=False)
+        edge, Xc = edge.computing_in(Xc, fit_edge.xp, fit_edge.device)
+        if Xc.dtype != fit_X.dtype:
+            Xc = edge.xp.astype(Xc, fit_X.dtype)
+        return edge, Xc
+
+    # -- neighbours ----------------------------------------------------------
+
+    def _search(
+        self, Xc: Any, k: int, xp: Any, *, exclude_self: bool
+    ) -> tuple[Any, Any]:
+        """(dist, ind) in the compute namespace; ``exclude_self`` for X=None."""
+        name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
+        if not exclude_self:
+            return search(Xc, self._fit_X, k, name, p, xp)
+        dist, ind = search(Xc, self._fit_X, k + 1, name, p, xp)
+        # Drop each sample itself; with duplicates at distance 0 it may not be
+        # first: drop the last column instead where it is absent (scikit-learn).
+        n = ind.shape[0]
+        rows = xp.reshape(xp.arange(n, dtype=xp.int64, device=device_of(ind)), (n, 1))
+        keep = ind != rows
+        absent = xp.all(keep, axis=1, keepdims=True)
+        last = xp.reshape(xp.arange(k + 1, device=device_of(ind)) == k, (1, k + 1))
+        keep = xp.where(absent, ~last, keep)
+        return (
+            xp.reshape(dist[keep], (n, k)),
+            xp.reshape(ind[keep], (n, k)),
+        )
+
+    def kneighbors(
+        self,
+        X: Any = None,
+        n_neighbors: int | None = None,
+        return_distance: bool = True,
+    ) -> Any:
+        """Find the K-neighbours of each point (scikit-learn semantics).
+
+        Parameters
+        ----------
+        X : array of shape (n_queries, n_features), optional
+            Any supported framework.  None: the training points, each
+            excluded from its own neighbours.
+        n_neighbors : int, optional
+            Defaults to the constructor's.
+        return_distance : bool, default=True
+            Return ``(distances, indices)`` or only indices.
+
+        Returns
+        -------
+        neigh_dist : array of shape (n_queries, n_neighbors)
+            In the query's framework and device (the fit data's for X=None).
+        neigh_ind : array of shape (n_queries, n_neighbors)
+            int64 indices into the training data; ties to the lower index.
+        """
+        k_in = self.n_neighbors if n_neighbors is None else n_neighbors
+        if X is None:
+            from sklearn.utils.validation import check_is_fitted
+
+            check_is_fitted(self, "_fit_X")
+            edge, Xc = Edge.of(self._fit_X)
+            k = check_n_neighbors(k_in, self.n_samples_fit_ - 1)
+            result = self._search(Xc, k, edge.xp, exclude_self=True)
+        else:
+            edge, Xc = self._query(X)
+            k = check_n_neighbors(k_in, self.n_samples_fit_)
+            result = self._search(Xc, k, edge.xp, exclude_self=False)
+        dist, ind = result
+        return edge.to_caller((dist, ind) if return_distance else ind)
+
+    def kneighbors_graph(
+        self, X: Any = None, n_neighbors: int | None = None, mode: str = "connectivity"
+    ) -> Any:
+        """Sparse graph of the K-neighbours (CSR, n_queries × n_samples_fit).
+
+        numpy and every other framework but torch: a ``scipy.sparse``
+        ``csr_matrix`` on the host (sparse arrays are not in the Array API
+        standard).  torch: a ``torch.sparse_csr_tensor`` on the query's device.
+
+        Parameters
+        ----------
+        X : array, optional
+            Queries; None for the training points (self excluded).
+        n_neighbors : int, optional
+            Defaults to the constructor's.
+        mode : {"connectivity", "distance"}
+            Ones, or the distances, as values.
+
+        Returns
+        -------
+        graph : sparse matrix of shape (n_queries, n_samples_fit)
+        """
+        if mode not in ("connectivity", "distance"):
+            msg = f'mode must be "connectivity" or "distance", got {mode!r}.'
+            raise ValueError(msg)
+        dist, ind = self.kneighbors(X, n_neighbors, return_distance=True)
+        return _csr(dist, ind, self.n_samples_fit_, mode)
+
+    def radius_neighbors(
+        self,
+        X: Any = None,
+        radius: float | None = None,
+        return_distance: bool = True,
+        sort_results: bool = False,
+    ) -> Any:
+        """Neighbours within ``radius`` of each point (scikit-learn semantics).
+
+        Returns numpy object arrays of per-query arrays, as scikit-learn does;
+        each per-query array is in the query's framework and device.
+
+        Parameters
+        ----------
+        X : array, optional
+            Queries; None for the training points (self excluded).
+        radius : float, optional
+            Defaults to the constructor's.
+        return_distance : bool, default=True
+            Return ``(distances, indices)`` or only indices.
+        sort_results : bool, default=False
+            Sort each query's neighbours by distance (then index).
+
+        Returns
+        -------
+        neigh_dist : ndarray of shape (n_queries,), dtype object
+        neigh_ind : ndarray of shape (n_queries,), dtype object
+        """
+        import numpy as np
+
+        from ._convert import to_numpy
+
+        r = self.radius if radius is None else radius
+        if X is None:
+            from sklearn.utils.validation import check_is_fitted
+
+            check_is_fitted(self, "_fit_X")
+            edge, Xc = Edge.of(self._fit_X)
+        else:
+            edge, Xc = self._query(X)
+        xp = edge.xp
+        name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
+        D = to_numpy(_pairwise_compute(Xc, self._fit_X, name, p, xp))
+        if name == "euclidean":
+            # The expansion's rounding must not move points across the radius.
+            D = _exact_euclidean_host(to_numpy(Xc), to_numpy(self._fit_X), D, r)
+        dists, inds = [], []
+        for i in range(D.shape[0]):
+            row = D[i]
+            idx = np.flatnonzero(row <= r)
+            if X is None:
+                idx = idx[idx != i]
+            d = row[idx]
+            if sort_results:
+                order = np.lexsort((idx, d))
+                idx, d = idx[order], d[order]
+            dists.append(edge.to_caller(_to_namespace_np(d, xp, Xc)))
+            inds.append(edge.to_caller(_to_namespace_np(idx.astype(np.int64), xp, Xc)))
+        out_d, out_i = (
+            np.empty(len(dists), dtype=object),
+            np.empty(len(inds), dtype=object),
+        )
+        out_d[:], out_i[:] = dists, inds
+        return (out_d, out_i) if return_distance else out_i
+
+    def radius_neighbors_graph(
+        self,
+        X: Any = None,
+        radius: float | None = None,
+        mode: str = "connectivity",
+        sort_results: bool = False,
+    ) -> Any:
+        """Sparse graph of the neighbours within ``radius`` (scipy CSR, host).
+
+        Parameters
+        ----------
+        X : array, optional
+            Queries; None for the training points (self excluded).
+        radius : float, optional
+            Defaults to the constructor's.
+        mode : {"connectivity", "distance"}
+            Ones, or the distances, as values.
+        sort_results : bool, default=False
+            Sort each row's entries by distance.
+
+        Returns
+        -------
+        graph : scipy.sparse.csr_matrix of shape (n_queries, n_samples_fit)
+        """
+        import numpy as np
+        import scipy.sparse as sp
+
+        from ._convert import to_numpy
+
+        if mode not in ("connectivity", "distance"):
+            msg = f'mode must be "connectivity" or "distance", got {mode!r}.'
+            raise ValueError(msg)
+        dist, ind = self.radius_neighbors(
+            X, radius, return_distance=True, sort_results=sort_results
+        )
+        rows = [to_numpy(i) for i in ind]
+        indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+        cols = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        if mode == "distance":
+            data = np.concatenate([to_numpy(d) for d in dist]).astype(np.float64)
+        else:
+            data = np.ones(len(cols))
+        return sp.csr_matrix(
+            (data, cols, indptr), shape=(len(rows), self.n_samples_fit_)
+        )
+
+
+def _np_integer() -> type:
+    import numpy as np
+
+    return np.integer
+
+
+def _pairwise_compute(X: Any, Y: Any, metric: str, p: float, xp: Any) -> Any:
+    """All distances, on compute arrays (chunked; see ``metrics``)."""
+    from .metrics import _pairwise
+
+    return _pairwise(X, Y, metric, p, xp, same=False)
+
+
+def _exact_euclidean_host(X: Any, Y: Any, D: Any, r: float) -> Any:
+    """Recompute exactly the distances that the expansion puts near ``r``."""
+    import numpy as np
+
+    near = np.abs(D - r) <= 1e-4 * max(r, 1.0)
+    i, j = np.nonzero(near)
+    if len(i):
+        D = D.copy()
+        D[i, j] = np.sqrt(((X[i].astype(np.float64) - Y[j]) ** 2).sum(axis=1))
+    return D
+
+
+def _to_namespace_np(a: Any, xp: Any, like: Any) -> Any:
+    """Move a small host result to the compute namespace/device of ``like``."""
+    from ._convert import to_namespace
+
+    return to_namespace(a, xp, device=device_of(like))
+
+
+def _csr(dist: Any, ind: Any, n_cols: int, mode: str) -> Any:
+    """CSR graph from (dist, ind): torch sparse for torch, else scipy."""
+    from ._namespace import backend_name
+
+    n, k = ind.shape
+    if backend_name(ind) == "torch":
+        import torch
+
+        crow = torch.arange(0, n * k + 1, k, device=ind.device)
+        vals = (
+            dist.reshape(-1)
+            if mode == "distance"
+            else torch.ones(n * k, dtype=dist.dtype, device=ind.device)
+        )
+        return torch.sparse_csr_tensor(crow, ind.reshape(-1), vals, size=(n, n_cols))
+    import numpy as np
+    import scipy.sparse as sp
+
+    from ._convert import to_numpy
+
+    d, i = to_numpy(dist), to_numpy(ind)
+    data = d.reshape(-1).astype(np.float64) if mode == "distance" else np.ones(n * k)
+    return sp.csr_matrix(
+        (data, i.reshape(-1), np.arange(0, n * k + 1, k)), shape=(n, n_cols)
+    )
+
+
+class NearestNeighbors(_NeighborsBase):
+    """Unsupervised nearest neighbours on any backend (scikit-learn's API).
+
+    Exact (brute-force) search in the framework and on the device of the fit
+    data; the fitted ``_fit_X`` stays there.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+        Neighbours for :meth:`kneighbors`.
+    radius : float, default=1.0
+        Range for :meth:`radius_neighbors`.
+    algorithm : {"auto", "brute"}, default="auto"
+        Both mean exact search; tree algorithms raise ``ValueError``.
+    leaf_size : int, default=30
+        Accepted for compatibility; unused.
+    metric : str, default="minkowski"
+        Any metric of :func:`xplearn.metrics.pairwise_distances`.
+    p : float, default=2
+        Minkowski power.
+    metric_params : dict, optional
+        May hold ``p``.
+    n_jobs : int, optional
+        Accepted for compatibility; threads follow the framework's settings.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+    n_samples_fit_ : int
+    effective_metric_ : str
+    effective_metric_params_ : dict
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xplearn.neighbors import NearestNeighbors
+    >>> nn = NearestNeighbors(n_neighbors=1).fit(np.array([[0.0], [1.0], [5.0]]))
+    >>> nn.kneighbors(np.array([[0.8]]), return_distance=False)
+    array([[1]])
+    """
+
+    def fit(self, X: Any, y: Any = None) -> NearestNeighbors:
+        """Store the training data (in its own framework and device).
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Any supported framework.
+        y : ignored
+
+        Returns
+        -------
+        self : NearestNeighbors
+        """
+        self._fit_state(X)
+        return self
+
+
+class KNeighborsClassifier(ClassifierMixin, _NeighborsBase):  # type: ignore[misc]
+    """k-nearest-neighbours vote on any backend (scikit-learn's API).
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+        Neighbours that vote.
+    weights : {"uniform", "distance"} or callable, default="uniform"
+        Vote weights; a callable gets the distances (compute namespace).
+    algorithm : {"auto", "brute"}, default="auto"
+        Both mean exact search; tree algorithms raise ``ValueError``.
+    leaf_size : int, default=30
+        Unused, for compatibility.
+    p : float, default=2
+        Minkowski power.
+    metric : str, default="minkowski"
+        Any metric of :func:`xplearn.metrics.pairwise_distances`.
+    metric_params : dict, optional
+        May hold ``p``.
+    n_jobs : int, optional
+        Unused, for compatibility.
+
+    Attributes
+    ----------
+    classes_ : array or list of arrays
+        Sorted labels (per output).  Numeric labels stay in the framework and
+        device of ``y`` as given to ``fit`` (moved to X's); others are numpy.
+    outputs_2d_ : bool
+    n_features_in_ : int
+    n_samples_fit_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xplearn.neighbors import KNeighborsClassifier
+    >>> X = np.array([[0.0], [1.0], [4.0], [5.0]])
+    >>> clf = KNeighborsClassifier(n_neighbors=3).fit(X, ["a", "a", "b", "b"])
+    >>> clf.predict(np.array([[0.5], [4.5]]))
+    array(['a', 'b'], dtype='<U1')
+    """
+
+    def __init__(
+        self,
+        n_neighbors: int = 5,
+        *,
+        weights: Any = "uniform",
+        algorithm: str = "auto",
+        leaf_size: int = 30,
+        p: float = 2,
+        metric: str = "minkowski",
+        metric_params: dict[str, Any] | None = None,
+        n_jobs: int | None = None,
+    ) -> None:
+        super().__init__(
+            n_neighbors=n_neighbors,
+            algorithm=algorithm,
+            leaf_size=leaf_size,
+            metric=metric,
+            p=p,
+            metric_params=metric_params,
+            n_jobs=n_jobs,
+        )
+        self.weights = weights
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def fit(self, X: Any, y: Any) -> KNeighborsClassifier:
+        """Store the training data and encode the labels.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Any supported framework.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Labels of any type: numbers in any framework, strings, booleans.
+
+        Returns
+        -------
+        self : KNeighborsClassifier
+        """
+        from ._labels import check_targets, encode_labels
+
+        edge, Xc = self._fit_state(X)
+        _check_weights(self.weights)
+        y2, self.outputs_2d_ = check_targets(y, edge, Xc.shape[0], numeric=False)
+        classes, self._y = encode_labels(y2)
+        self.classes_ = classes if self.outputs_2d_ else classes[0]
+        return self
+
+    def _votes(self, X: Any) -> tuple[Edge, list[Any]]:
+        from ._labels import class_votes, neighbor_weights
+
+        edge, Xc = self._query(X)
+        k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_)
+        xp = edge.xp
+        dist, ind = self._search(Xc, k, xp, exclude_self=False)
+        w = neighbor_weights(dist, self.weights, xp)
+        classes = self.classes_ if self.outputs_2d_ else [self.classes_]
+        codes = (
+            _to_namespace_np(self._y, xp, ind)
+            if _namespace_differs(self._y, xp)
+            else self._y
+        )
+        votes = [
+            class_votes(codes[:, j], ind, w, int(c.shape[0]), xp, dist.dtype)
+            for j, c in enumerate(classes)
+        ]
+        return edge, votes
+
+    def predict(self, X: Any) -> Any:
+        """Predict the class labels of ``X``.
+
+        Parameters
+        ----------
+        X : array of shape (n_queries, n_features)
+            Any supported framework.
+
+        Returns
+        -------
+        y : array of shape (n_queries,) or (n_queries, n_outputs)
+            Numeric labels in the query's framework and device; other labels
+            as numpy arrays.
+        """
+        import numpy as np
+
+        from ._labels import lookup
+
+        edge, votes = self._votes(X)
+        xp = edge.xp
+        classes = self.classes_ if self.outputs_2d_ else [self.classes_]
+        preds = [
+            lookup(c, xp.argmax(v, axis=1), xp)
+            for c, v in zip(classes, votes, strict=True)
+        ]
+        if not self.outputs_2d_:
+            return edge.to_caller(preds[0])
+        if any(_backend_name_of(p) == "numpy" for p in preds):
+            from ._convert import to_numpy
+
+            return np.stack([to_numpy(p) for p in preds], axis=1)
+        return edge.to_caller(xp.stack(preds, axis=1))
+
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities (vote shares) of ``X``.
+
+        Parameters
+        ----------
+        X : array of shape (n_queries, n_features)
+            Any supported framework.
+
+        Returns
+        -------
+        p : array of shape (n_queries, n_classes), or a list per output
+            In the query's framework and device; columns follow ``classes_``.
+        """
+        edge, votes = self._votes(X)
+        xp = edge.xp
+        probas = []
+        for v in votes:
+            total = xp.sum(v, axis=1, keepdims=True)
+            probas.append(v / xp.where(total == 0, xp.ones_like(total), total))
+        return edge.to_caller(probas if self.outputs_2d_ else probas[0])
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy (subset accuracy for multi-output), as scikit-learn.
+
+        Parameters
+        ----------
+        X : array of shape (n_queries, n_features)
+            Any supported framework.
+        y : array-like of shape (n_queries,) or (n_queries, n_outputs)
+            True labels.
+        sample_weight : array-like of shape (n_queries,), optional
+            Weights of the queries.
+
+        Returns
+        -------
+        score : float
+        """
+        from sklearn.metrics import accuracy_score
+
+        from ._convert import to_numpy
+
+        return float(
+            accuracy_score(
+                to_numpy(y),
+                to_numpy(self.predict(X)),
+                sample_weight=None
+                if sample_weight is None
+                else to_numpy(sample_weight),
+            )
+        )
+
+
+class KNeighborsRegressor(RegressorMixin, _NeighborsBase):  # type: ignore[misc]
+    """k-nearest-neighbours regression on any backend (scikit-learn's API).
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+        Neighbours averaged.
+    weights : {"uniform", "distance"} or callable, default="uniform"
+        Averaging weights; a callable gets the distances (compute namespace).
+    algorithm : {"auto", "brute"}, default="auto"
+        Both mean exact search; tree algorithms raise ``ValueError``.
+    leaf_size : int, default=30
+        Unused, for compatibility.
+    p : float, default=2
+        Minkowski power.
+    metric : str, default="minkowski"
+        Any metric of :func:`xplearn.metrics.pairwise_distances`.
+    metric_params : dict, optional
+        May hold ``p``.
+    n_jobs : int, optional
+        Unused, for compatibility.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xplearn.neighbors import KNeighborsRegressor
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> KNeighborsRegressor(n_neighbors=2).fit(X, [0.0, 0.0, 1.0, 1.0]).predict(X[:1])
+    array([0.])
+    """
+
+    def __init__(
+        self,
+        n_neighbors: int = 5,
+        *,
+        weights: Any = "uniform",
+        algorithm: str = "auto",
+        leaf_size: int = 30,
+        p: float = 2,
+        metric: str = "minkowski",
+        metric_params: dict[str, Any] | None = None,
+        n_jobs: int | None = None,
+    ) -> None:
+        super().__init__(
+            n_neighbors=n_neighbors,
+            algorithm=algorithm,
+            leaf_size=leaf_size,
+            metric=metric,
+            p=p,
+            metric_params=metric_params,
+            n_jobs=n_jobs,
+        )
+        self.weights = weights
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def fit(self, X: Any, y: Any) -> KNeighborsRegressor:
+        """Store the training data and targets.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Any supported framework.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Numeric targets; they follow ``X`` to its framework and device.
+
+        Returns
+        -------
+        self : KNeighborsRegressor
+        """
+        from ._labels import check_targets
+
+        edge, Xc = self._fit_state(X)
+        _check_weights(self.weights)
+        y2, self.outputs_2d_ = check_targets(y, edge, Xc.shape[0], numeric=True)
+        xp = Edge.of(y2)[0].xp
+        self._y = xp.astype(y2, Xc.dtype) if y2.dtype != Xc.dtype else y2
+        return self
+
+    def predict(self, X: Any) -> Any:
+        """Predict the (weighted) mean target of the neighbours.
+
+        Parameters
+        ----------
+        X : array of shape (n_queries, n_features)
+            Any supported framework.
+
+        Returns
+        -------
+        y : array of shape (n_queries,) or (n_queries, n_outputs)
+            In the query's framework and device.
+        """
+        from ._labels import neighbor_weights
+
+        edge, Xc = self._query(X)
+        k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_)
+        xp = edge.xp
+        dist, ind = self._search(Xc, k, xp, exclude_self=False)
+        Y = (
+            _to_namespace_np(self._y, xp, ind)
+            if _namespace_differs(self._y, xp)
+            else self._y
+        )
+        n, n_out = ind.shape[0], Y.shape[1]
+        neigh = xp.reshape(xp.take(Y, xp.reshape(ind, (-1,)), axis=0), (n, k, n_out))
+        w = neighbor_weights(dist, self.weights, xp)
+        if w is None:
+            pred = xp.mean(neigh, axis=1)
+        else:
+            w = xp.astype(w, neigh.dtype)[:, :, None]
+            pred = xp.sum(neigh * w, axis=1) / xp.sum(w, axis=1)
+        return edge.to_caller(pred if self.outputs_2d_ else pred[:, 0])
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Coefficient of determination R² of the prediction, as scikit-learn.
+
+        Parameters
+        ----------
+        X : array of shape (n_queries, n_features)
+            Any supported framework.
+        y : array-like of shape (n_queries,) or (n_queries, n_outputs)
+            True targets.
+        sample_weight : array-like of shape (n_queries,), optional
+            Weights of the queries.
+
+        Returns
+        -------
+        score : float
+        """
+        from sklearn.metrics import r2_score
+
+        from ._convert import to_numpy
+
+        return float(
+            r2_score(
+                to_numpy(y),
+                to_numpy(self.predict(X)),
+                sample_weight=None
+                if sample_weight is None
+                else to_numpy(sample_weight),
+            )
+        )
+
+
+def _check_weights(weights: Any) -> None:
+    """Raise ``ValueError`` for weights other than uniform/distance/callable."""
+    if weights not in ("uniform", "distance", None) and not callable(weights):
+        msg = f"weights must be 'uniform', 'distance' or a callable, got {weights!r}."
+        raise ValueError(msg)
+
+
+def _namespace_differs(a: Any, xp: Any) -> bool:
+    from ._namespace import backend_name, namespace_name
+
+    return backend_name(a) != namespace_name(xp)
+
+
+def _backend_name_of(x: Any) -> str | None:
+    from ._namespace import backend_name
+
+    return backend_name(x)

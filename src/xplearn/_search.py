@@ -1,0 +1,334 @@
+"""Exact k-nearest-neighbour search kernels, written once against ``xp``.
+
+The search runs over tiles of queries × database rows; each tile's distances
+go straight to a candidate selection and are merged with the running best, so
+no n×m matrix larger than the working-memory budget is formed.
+
+For the Euclidean family the tile values come from one GEMM of augmented
+operands, ``[−2x, 1] · [y; ‖y‖²] = ‖y‖² − 2 x·y`` (``‖x‖²`` is constant per
+query and left out of the ranking).  That expansion loses precision on near
+ties, most of all in float32, so each query keeps a few more candidates than
+asked for and they are re-ranked by their exact distance ``Σ (x − y)²``; rows
+where a non-candidate could still tie or beat the k-th are redone exactly.
+Indices then agree with a float64 reference, a point's distance to itself is
+exactly 0, and distances are exact in the input dtype.
+
+Callers validate first: these functions take compute arrays and ``xp``.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import ModuleType
+from typing import Any
+
+from ._namespace import device_of, namespace_name
+from ._primitives import (
+    group_candidates,
+    merge_candidates,
+    merge_topk,
+    sq_row_norms,
+    take_rows,
+    tile_sizes,
+    topk_candidates,
+    topk_smallest,
+    working_memory_bytes,
+)
+from .metrics import EUCLIDEAN, distance_block, itemsize
+
+# Extra candidates kept per query for the exact re-ranking (Euclidean family).
+_REFINE_EXTRA = 8
+# Euclidean tiles: columns per tile (a multiple of the group size) and
+# elements per tile (64 MiB of float32), tuned on a 2-core Zen 5 with
+# benchmarks/run.py: wide tiles amortise the selection's per-call cost.
+_GROUP = 256
+_TILE_COLS = 131_072
+_TILE_ELEMENTS = 2**24
+
+
+def _exact_sq(Xq: Any, Y: Any, idx: Any, xp: ModuleType) -> Any:
+    """Exact squared distances from each query to its candidate rows of ``Y``."""
+    n, c = idx.shape
+    cand = xp.reshape(xp.take(Y, xp.reshape(idx, (-1,)), axis=0), (n, c, Y.shape[1]))
+    diff = cand - Xq[:, None, :]
+    return xp.sum(diff * diff, axis=2)
+
+
+def _rerank(Xq: Any, Y: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
+    """Exact squared distances of the candidates, the ``k`` best, ties by index."""
+    order = xp.argsort(idx, axis=1)
+    idx = take_rows(idx, order, xp)
+    exact = _exact_sq(Xq, Y, idx, xp)
+    vals, pos = topk_smallest(exact, k, xp)
+    return vals, take_rows(idx, pos, xp)
+
+
+def _tol(xp: ModuleType, dtype: Any, n_features: int) -> float:
+    """Relative rounding bound of the expansion (per unit of ‖x‖² + max ‖y‖²)."""
+    eps = float(xp.finfo(dtype).eps)
+    return float(eps * (4.0 * n_features**0.5 + 4.0))
+
+
+def _euclidean_tiles(
+    n: int, m: int, n_cand: int, n_features: int, size: int, budget: int
+) -> tuple[int, int]:
+    """Rows and columns of the query × database tiles of the Euclidean search.
+
+    About ``_TILE_ELEMENTS`` per tile, as wide as ``_TILE_COLS``; never above
+    the working-memory budget, which also pays for the re-ranking gather.
+    """
+    cols = min(m, _TILE_COLS)
+    if cols >= _GROUP:
+        cols -= cols % _GROUP
+    per_row = cols * size + n_cand * (n_features + 2) * size + 64
+    rows = min(n, max(1, _TILE_ELEMENTS // cols), max(1, budget // per_row))
+    return max(1, rows), cols
+
+
+def _column_bounds(m: int, cols: int) -> list[tuple[int, int]]:
+    """Cut ``m`` columns into tiles of width ``cols``.
+
+    A ragged end is cut to a multiple of the group size, and what is left
+    (less than one group) is a tile of its own.
+    """
+    bounds, j = [], 0
+    while j < m:
+        w = min(cols, m - j)
+        if w > _GROUP and w % _GROUP:
+            w -= w % _GROUP
+        bounds.append((j, j + w))
+        j += w
+    return bounds
+
+
+def _approx_block(Xa: Any, Ya: Any, xp: ModuleType, out: Any) -> Any:
+    """``‖y‖² − 2 x·y`` for a tile as one GEMM of the augmented operands.
+
+    ``Xa = [−2·X, 1]`` and ``Ya = [Yᵀ; ‖y‖²]``: the norms ride in the GEMM's
+    extra inner dimension, so no second pass over the tile adds them.
+    """
+    name = namespace_name(xp)
+    if out is not None and name == "torch":
+        import torch
+
+        # Into a reused buffer: fresh n×m temporaries per tile cost page
+        # faults that halve the GEMM rate (PERF-NOTES.md).
+        return torch.mm(Xa, Ya, out=out)
+    if out is not None and name == "numpy":
+        import numpy as np
+
+        return np.matmul(Xa, Ya, out=out)
+    return Xa @ Ya
+
+
+def _buffer_view(buf: Any, r: int, w: int, xp: ModuleType) -> Any:
+    """Return a C-contiguous (r, w) view at the start of a reused buffer."""
+    return xp.reshape(xp.reshape(buf, (-1,))[: r * w], (r, w))
+
+
+def _exact_rows(
+    Xb: Any, Y: Any, k: int, xp: ModuleType, budget: int
+) -> tuple[Any, Any]:
+    """Exact k nearest (squared) for a few rows, against all of ``Y``, stable."""
+    m, d = Y.shape
+    step = max(1, budget // max(1, d * itemsize(Y, xp) * 2))
+    out_v, out_i = [], []
+    for r in range(Xb.shape[0]):
+        x = Xb[r : r + 1, :]
+        parts = []
+        for j in range(0, m, step):
+            diff = Y[j : min(j + step, m), :] - x
+            parts.append(xp.sum(diff * diff, axis=1))
+        dist = xp.reshape(parts[0] if len(parts) == 1 else xp.concat(parts), (1, m))
+        v, i = topk_smallest(dist, k, xp)
+        out_v.append(v)
+        out_i.append(i)
+    return xp.concat(out_v, axis=0), xp.concat(out_i, axis=0)
+
+
+def _replace_rows(A: Any, rows_mask: Any, B: Any, xp: ModuleType) -> Any:
+    """Replace the rows of ``A`` where ``rows_mask`` holds by ``B``'s, in order."""
+    n = A.shape[0]
+    pos = xp.cumulative_sum(xp.astype(rows_mask, xp.int64)) - 1
+    perm = xp.where(
+        rows_mask, n + pos, xp.arange(n, dtype=xp.int64, device=device_of(A))
+    )
+    return xp.take(xp.concat([A, B], axis=0), perm, axis=0)
+
+
+def _redo_close_calls(
+    Xq: Any,
+    Y: Any,
+    k: int,
+    xp: ModuleType,
+    found: tuple[Any, Any],
+    tau: Any,
+    margin: Any,
+    budget: int,
+) -> tuple[Any, Any]:
+    """Redo exactly the rows where a non-candidate could tie or beat the k-th.
+
+    Every non-candidate has a ranking value ``>= tau``; a row is safe when its
+    k-th exact distance (on the ranking scale, less ``‖x‖²``) is below ``tau``
+    by more than the expansion's rounding ``margin``.  Exact duplicates in
+    ``Y`` land here, and come back with the lower index first.
+    """
+    vals, idx = found
+    unsafe = vals[:, -1] - sq_row_norms(Xq, xp) >= tau - margin
+    if not bool(xp.any(unsafe)):
+        return vals, idx
+    fv, fi = _exact_rows(Xq[unsafe, :], Y, k, xp, budget)
+    return _replace_rows(vals, unsafe, fv, xp), _replace_rows(idx, unsafe, fi, xp)
+
+
+def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
+    """Exact k nearest, squared Euclidean: expansion filter + exact re-rank."""
+    n, m, d = X.shape[0], Y.shape[0], X.shape[1]
+    dev = device_of(X)
+    n_cand = min(m, k + _REFINE_EXTRA)
+    budget = working_memory_bytes(xp, dev)
+    workers = _host_workers(xp, n)
+    rows, cols = _euclidean_tiles(n, m, n_cand, d, itemsize(X, xp), budget // workers)
+    bounds = _column_bounds(m, cols)
+    YY = sq_row_norms(Y, xp)
+    # (d + 1 + pad) × m, built once; the inner dimension is padded with zeros
+    # to a multiple of 8, where BLAS kernels run ~15% faster than at d + 1.
+    pad = -(d + 1) % 8
+    Ya = xp.concat(
+        [Y.T, YY[None, :], xp.zeros((pad, m), dtype=X.dtype, device=dev)], axis=0
+    )
+    slack = _tol(xp, X.dtype, d)
+    yy_max = xp.max(YY)
+    native = namespace_name(xp) in {"numpy", "torch"}
+    local = threading.local()
+
+    def tile(i: int) -> tuple[Any, Any]:
+        Xq = X[i : min(i + rows, n), :]
+        r = Xq.shape[0]
+        buf = getattr(local, "buf", None)
+        if native and buf is None:
+            buf = local.buf = xp.empty((rows * cols,), dtype=X.dtype, device=dev)
+        ones = xp.ones((r, 1 + pad), dtype=X.dtype, device=dev)  # pad: × 0 in Ya
+        Xa = xp.concat([-2.0 * Xq, ones], axis=1)
+        best: tuple[Any, Any] | None = None
+        for j0, j1 in bounds:
+            w = j1 - j0
+            out = None if buf is None else _buffer_view(buf, r, w, xp)
+            D = _approx_block(Xa, Ya[:, j0:j1], xp, out)
+            n_c = min(n_cand, w)
+            if w % _GROUP == 0 and w >= 4 * _GROUP * n_c:
+                vals, idx = group_candidates(D, n_c, _GROUP, xp)
+            else:
+                vals, idx = topk_candidates(D, n_c, xp)
+                idx = xp.astype(idx, xp.int64)
+            if j0:
+                idx = idx + j0
+            best = (
+                (vals, idx)
+                if best is None
+                else merge_candidates(*best, vals, idx, n_cand, xp)
+            )
+        assert best is not None
+        vals, idx = _rerank(Xq, Y, best[1], k, xp)
+        if m > n_cand:
+            margin = slack * (sq_row_norms(Xq, xp) + yy_max)
+            vals, idx = _redo_close_calls(
+                Xq,
+                Y,
+                k,
+                xp,
+                (vals, idx),
+                xp.max(best[0], axis=1),
+                margin,
+                budget // workers,
+            )
+        return vals, idx
+
+    starts = range(0, n, rows)
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from threadpoolctl import threadpool_limits
+
+        # numpy's selection (min, argpartition) is single-threaded: run query
+        # tiles on a pool, each with a one-thread BLAS, as scikit-learn does.
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as ex:
+            results = list(ex.map(tile, starts))
+    else:
+        results = [tile(i) for i in starts]
+    if len(results) == 1:
+        return results[0]
+    return (
+        xp.concat([v for v, _ in results], axis=0),
+        xp.concat([i for _, i in results], axis=0),
+    )
+
+
+def _host_workers(xp: ModuleType, n: int) -> int:
+    """Threads for the query tiles: numpy only, as many as BLAS may use."""
+    if namespace_name(xp) != "numpy" or n < 2:
+        return 1
+    from threadpoolctl import threadpool_info
+
+    blas = [int(p["num_threads"]) for p in threadpool_info() if p["user_api"] == "blas"]
+    return max(1, min(blas or [1]))
+
+
+def search(
+    X: Any, Y: Any, k: int, metric: str, p: float, xp: ModuleType
+) -> tuple[Any, Any]:
+    """Search validated compute arrays; return ``(distances, int64 indices)``."""
+    if metric in EUCLIDEAN:
+        dist, ind = _euclidean(X, Y, k, xp)
+        return (xp.sqrt(dist) if metric == "euclidean" else dist), ind
+    n, m = X.shape[0], Y.shape[0]
+    size = itemsize(X, xp)
+    # Per tile element: the distance, top-k scratch and index array, the tie
+    # mask; broadcast metrics also hold the n×m×d difference.
+    per_element = 2 * size + 8 + 1
+    if metric != "cosine":
+        per_element += X.shape[1] * size
+    rows, cols = tile_sizes(n, m, per_element, working_memory_bytes(xp, device_of(X)))
+    out_vals, out_idx = [], []
+    for i in range(0, n, rows):
+        Xq = X[i : min(i + rows, n), :]
+        best: tuple[Any, Any] | None = None
+        for j in range(0, m, cols):
+            D = distance_block(Xq, Y[j : min(j + cols, m), :], metric, p, xp)
+            vals, idx = topk_smallest(D, min(k, D.shape[1]), xp)
+            if j:
+                idx = idx + j
+            best = (vals, idx) if best is None else merge_topk(*best, vals, idx, k, xp)
+        assert best is not None
+        out_vals.append(best[0])
+        out_idx.append(best[1])
+    dist = out_vals[0] if len(out_vals) == 1 else xp.concat(out_vals, axis=0)
+    ind = out_idx[0] if len(out_idx) == 1 else xp.concat(out_idx, axis=0)
+    return dist, ind
+
+
+def search_lazy(
+    X: Any, Y: Any, k: int, metric: str, p: float, xp: ModuleType
+) -> tuple[Any, Any]:
+    """dask: each block of queries against all of ``Y``, by the numpy kernel."""
+    import array_api_compat.numpy as np_xp
+    import numpy as np
+
+    from ._convert import to_numpy
+
+    Yn = to_numpy(Y)  # every query block needs all of Y; X stays distributed
+    Xr = X.rechunk({1: -1})
+
+    def block(b: Any) -> Any:
+        d, i = search(b, Yn, k, metric, p, np_xp)
+        # One output per block: distances and indices side by side in
+        # float64 (exact for indices below 2**53).
+        return np.concatenate([d.astype(np.float64), i.astype(np.float64)], axis=1)
+
+    both = Xr.map_blocks(
+        block,
+        chunks=(Xr.chunks[0], (2 * k,)),
+        dtype=np.float64,
+        meta=np.empty((0, 0), dtype=np.float64),
+    )
+    return xp.astype(both[:, :k], X.dtype), xp.astype(both[:, k:], xp.int64)
