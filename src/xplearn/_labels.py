@@ -112,10 +112,16 @@ def encode_labels(y2: Any) -> tuple[list[Any], Any]:
         return classes, np.stack(codes, axis=1)
     classes, codes = [], []
     for j in range(y2.shape[1]):
-        col = y2[:, j]
+        # take, not y2[:, j]: a contiguous copy (torch.searchsorted warns on
+        # strided input).
+        pick = xp.asarray([j], device=device_of(y2))
+        col = xp.reshape(xp.take(y2, pick, axis=1), (-1,))
+        is_bool = xp.isdtype(col.dtype, "bool")
+        if is_bool:  # searchsorted takes no bools: encode as 0/1
+            col = xp.astype(col, xp.int64)
         c = xp.sort(xp.unique_values(col))
-        classes.append(c)
         codes.append(xp.astype(xp.searchsorted(c, col), xp.int64))
+        classes.append(xp.astype(c, xp.bool) if is_bool else c)
     return classes, xp.stack(codes, axis=1)
 
 

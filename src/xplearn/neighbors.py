@@ -378,7 +378,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             np.empty(len(dists), dtype=object),
             np.empty(len(inds), dtype=object),
         )
-        out_d[:], out_i[:] = dists, inds
+        for i, (d, ix) in enumerate(zip(dists, inds, strict=True)):
+            # One by one: slice assignment would make numpy convert each array.
+            out_d[i], out_i[i] = d, ix
         return (out_d, out_i) if return_distance else out_i
 
     def radius_neighbors_graph(
@@ -466,6 +468,8 @@ def _csr(dist: Any, ind: Any, n_cols: int, mode: str) -> Any:
 
     n, k = ind.shape
     if backend_name(ind) == "torch":
+        import warnings
+
         import torch
 
         crow = torch.arange(0, n * k + 1, k, device=ind.device)
@@ -474,7 +478,13 @@ def _csr(dist: Any, ind: Any, n_cols: int, mode: str) -> Any:
             if mode == "distance"
             else torch.ones(n * k, dtype=dist.dtype, device=ind.device)
         )
-        return torch.sparse_csr_tensor(crow, ind.reshape(-1), vals, size=(n, n_cols))
+        with warnings.catch_warnings():
+            # "Sparse CSR tensor support is in beta state": we rely on it only
+            # to hand back a sparse tensor on the query's device.
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_csr_tensor(
+                crow, ind.reshape(-1), vals, size=(n, n_cols)
+            )
     import numpy as np
     import scipy.sparse as sp
 
@@ -685,7 +695,9 @@ class KNeighborsClassifier(ClassifierMixin, _NeighborsBase):  # type: ignore[mis
         ]
         if not self.outputs_2d_:
             return edge.to_caller(preds[0])
-        if any(_backend_name_of(p) == "numpy" for p in preds):
+        if any(
+            _backend_name_of(p) == "numpy" and p.dtype.kind not in "biuf" for p in preds
+        ):
             from ._convert import to_numpy
 
             return np.stack([to_numpy(p) for p in preds], axis=1)
