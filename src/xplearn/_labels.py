@@ -16,7 +16,7 @@ from ._convert import to_namespace, to_numpy
 from ._dispatch import Edge
 from ._namespace import backend_name, device_of, is_lazy
 from ._primitives import working_memory_bytes
-from ._validation import check_finite
+from ._validation import check_finite, index_dtype
 
 
 def _is_numeric_labels(y: Any) -> bool:
@@ -118,9 +118,9 @@ def encode_labels(y2: Any) -> tuple[list[Any], Any]:
         col = xp.reshape(xp.take(y2, pick, axis=1), (-1,))
         is_bool = xp.isdtype(col.dtype, "bool")
         if is_bool:  # searchsorted takes no bools: encode as 0/1
-            col = xp.astype(col, xp.int64)
+            col = xp.astype(col, index_dtype(xp, device_of(y2)))
         c = xp.sort(xp.unique_values(col))
-        codes.append(xp.astype(xp.searchsorted(c, col), xp.int64))
+        codes.append(xp.astype(xp.searchsorted(c, col), index_dtype(xp, device_of(y2))))
         classes.append(xp.astype(c, xp.bool) if is_bool else c)
     return classes, xp.stack(codes, axis=1)
 
@@ -154,7 +154,7 @@ def class_votes(
     """
     n, k = ind.shape
     dev = device_of(ind)
-    classes = xp.arange(n_classes, dtype=xp.int64, device=dev)
+    classes = xp.arange(n_classes, dtype=codes.dtype, device=dev)
     per_query = max(1, k * n_classes * 8)
     step = max(1, min(n, working_memory_bytes(xp, dev) // per_query))
     out = []

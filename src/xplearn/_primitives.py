@@ -20,6 +20,7 @@ from typing import Any
 
 from ._config import get_config
 from ._namespace import namespace_name
+from ._validation import index_dtype
 
 _HOST_DEFAULT_MIB = 1024
 # On a GPU the default budget is this fraction of the free device memory.
@@ -110,14 +111,14 @@ def topk_smallest(D: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
 
         # lax.top_k returns equal values lower-index first (documented).
         neg, idx = jax.lax.top_k(-D, k)
-        return -neg, xp.astype(idx, xp.int64)
+        return -neg, xp.astype(idx, index_dtype(xp, _dev(D)))
     return topk_smallest_standard(D, k, xp)
 
 
 def topk_smallest_standard(D: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     """Standard-only body of :func:`topk_smallest`: a stable full argsort."""
     idx = xp.argsort(D, axis=1, stable=True)[:, :k]
-    idx = xp.astype(idx, xp.int64)
+    idx = xp.astype(idx, index_dtype(xp, _dev(D)))
     return take_rows(D, idx, xp), idx
 
 
@@ -166,7 +167,9 @@ def topk_candidates(D: Any, n: int, xp: ModuleType) -> tuple[Any, Any]:
     """
     m = D.shape[1]
     if n >= m:
-        cols = xp.broadcast_to(xp.arange(m, dtype=xp.int64, device=_dev(D)), D.shape)
+        cols = xp.broadcast_to(
+            xp.arange(m, dtype=index_dtype(xp, _dev(D)), device=_dev(D)), D.shape
+        )
         return D, cols
     name = namespace_name(xp)
     if name == "numpy":
@@ -193,15 +196,14 @@ def group_candidates(D: Any, n: int, group: int, xp: ModuleType) -> tuple[Any, A
     n_groups = w // group
     mins = xp.min(xp.reshape(D, (r, n_groups, group)), axis=2)
     _, gid = topk_candidates(mins, n, xp)
-    gid = xp.astype(gid, xp.int64)
-    offsets = xp.reshape(
-        xp.arange(r, dtype=xp.int64, device=_dev(D)) * n_groups, (r, 1)
-    )
+    ix = index_dtype(xp, _dev(D))
+    gid = xp.astype(gid, ix)
+    offsets = xp.reshape(xp.arange(r, dtype=ix, device=_dev(D)) * n_groups, (r, 1))
     rows = xp.take(
         xp.reshape(D, (r * n_groups, group)), xp.reshape(gid + offsets, (-1,)), axis=0
     )
     vals, pos = topk_candidates(xp.reshape(rows, (r, n * group)), n, xp)
-    pos = xp.astype(pos, xp.int64)
+    pos = xp.astype(pos, ix)
     return vals, take_rows(gid, pos // group, xp) * group + pos % group
 
 
@@ -212,7 +214,7 @@ def merge_candidates(
     all_vals = xp.concat([best_vals, vals], axis=1)
     all_idx = xp.concat([best_idx, idx], axis=1)
     top, pos = topk_candidates(all_vals, n, xp)
-    return top, take_rows(all_idx, xp.astype(pos, xp.int64), xp)
+    return top, take_rows(all_idx, xp.astype(pos, all_idx.dtype), xp)
 
 
 def merge_topk(

@@ -34,6 +34,7 @@ from ._primitives import (
     topk_smallest,
     working_memory_bytes,
 )
+from ._validation import index_dtype
 from .metrics import EUCLIDEAN, distance_block, itemsize
 
 # Extra candidates kept per query for the exact re-ranking (Euclidean family).
@@ -149,10 +150,9 @@ def _exact_rows(
 def _replace_rows(A: Any, rows_mask: Any, B: Any, xp: ModuleType) -> Any:
     """Replace the rows of ``A`` where ``rows_mask`` holds by ``B``'s, in order."""
     n = A.shape[0]
-    pos = xp.cumulative_sum(xp.astype(rows_mask, xp.int64)) - 1
-    perm = xp.where(
-        rows_mask, n + pos, xp.arange(n, dtype=xp.int64, device=device_of(A))
-    )
+    ix = index_dtype(xp, device_of(A))
+    pos = xp.cumulative_sum(xp.astype(rows_mask, ix)) - 1
+    perm = xp.where(rows_mask, n + pos, xp.arange(n, dtype=ix, device=device_of(A)))
     return xp.take(xp.concat([A, B], axis=0), perm, axis=0)
 
 
@@ -220,7 +220,7 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
                 vals, idx = group_candidates(D, n_c, _GROUP, xp)
             else:
                 vals, idx = topk_candidates(D, n_c, xp)
-                idx = xp.astype(idx, xp.int64)
+                idx = xp.astype(idx, index_dtype(xp, dev))
             if j0:
                 idx = idx + j0
             best = (
@@ -331,4 +331,6 @@ def search_lazy(
         dtype=np.float64,
         meta=np.empty((0, 0), dtype=np.float64),
     )
-    return xp.astype(both[:, :k], X.dtype), xp.astype(both[:, k:], xp.int64)
+    return xp.astype(both[:, :k], X.dtype), xp.astype(
+        both[:, k:], index_dtype(xp, device_of(X))
+    )

@@ -60,6 +60,18 @@ def compute_dtype(xp: ModuleType, dtype: Any, device: Any) -> Any:
     raise ValueError(msg)
 
 
+def index_dtype(xp: ModuleType, device: Any) -> Any:
+    """Dtype of returned indices: int64 where the device has it.
+
+    jax without ``jax_enable_x64`` and devices without 64-bit integers get the
+    namespace's default indexing dtype (int32) instead of a silent truncation.
+    """
+    info = xp.__array_namespace_info__()
+    if "int64" in info.dtypes(device=device, kind="signed integer"):
+        return xp.int64
+    return info.default_dtypes(device=device)["indexing"]
+
+
 def result_dtype(xp: ModuleType, input_dtype: Any, computed: Any) -> Any:
     """Dtype floating results are returned in (contract 2).
 
@@ -202,5 +214,6 @@ __all__ = [
     "check_non_empty",
     "compute_dtype",
     "float_dtypes",
+    "index_dtype",
     "result_dtype",
 ]

@@ -238,7 +238,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         # Drop each sample itself; with duplicates at distance 0 it may not be
         # first: drop the last column instead where it is absent (scikit-learn).
         n = ind.shape[0]
-        rows = xp.reshape(xp.arange(n, dtype=xp.int64, device=device_of(ind)), (n, 1))
+        rows = xp.reshape(xp.arange(n, dtype=ind.dtype, device=device_of(ind)), (n, 1))
         keep = ind != rows
         absent = xp.all(keep, axis=1, keepdims=True)
         last = xp.reshape(xp.arange(k + 1, device=device_of(ind)) == k, (1, k + 1))
