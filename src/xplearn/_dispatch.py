@@ -157,7 +157,7 @@ class Edge:
                 out = _tensorflow.cast_back(out, self.tf_cast_back)
             return out
         assert self.caller_xp is not None
-        if self.caller_xp is self.xp and _same_device(
+        if backend_name(result) == self.caller and _same_device(
             device_of(result), self.caller_device
         ):
             return result

@@ -230,3 +230,48 @@ def merge_topk(
     all_idx = xp.concat([best_idx, idx], axis=1)
     top_vals, pos = topk_smallest(all_vals, min(k, all_vals.shape[1]), xp)
     return top_vals, take_rows(all_idx, pos, xp)
+
+
+def segment_sums(
+    X: Any, labels: Any, weights: Any, n_segments: int, xp: ModuleType
+) -> tuple[Any, Any]:
+    """Weighted sums of the rows of ``X`` per label, and the weight per label.
+
+    Returns ``(sums (n_segments, d), totals (n_segments,))`` with
+    ``sums[j] = Σ_{labels[i] = j} weights[i]·X[i]``.  torch scatters with
+    ``index_add_``; the standard body multiplies a weighted one-hot matrix by
+    ``X`` in row chunks sized by the working-memory budget.
+    """
+    d = X.shape[1]
+    dev = _dev(X)
+    if namespace_name(xp) == "torch":
+        torch = sys.modules["torch"]
+        sums = torch.zeros((n_segments, d), dtype=X.dtype, device=dev)
+        sums.index_add_(0, labels, X * weights[:, None])
+        totals = torch.zeros((n_segments,), dtype=X.dtype, device=dev)
+        totals.index_add_(0, labels, weights)
+        return sums, totals
+    return segment_sums_standard(X, labels, weights, n_segments, xp)
+
+
+def segment_sums_standard(
+    X: Any, labels: Any, weights: Any, n_segments: int, xp: ModuleType
+) -> tuple[Any, Any]:
+    """Standard-only body of :func:`segment_sums`: one-hot products in chunks."""
+    n, d = X.shape
+    dev = _dev(X)
+    ids = xp.arange(n_segments, dtype=labels.dtype, device=dev)
+    itemsize = int(xp.finfo(X.dtype).bits) // 8
+    step = max(
+        1, min(n, working_memory_bytes(xp, dev) // max(1, n_segments * itemsize * 2))
+    )
+    sums = xp.zeros((n_segments, d), dtype=X.dtype, device=dev)
+    totals = xp.zeros((n_segments,), dtype=X.dtype, device=dev)
+    for i in range(0, n, step):
+        j = min(i + step, n)
+        onehot = (
+            xp.astype(labels[i:j, None] == ids[None, :], X.dtype) * weights[i:j, None]
+        )
+        sums = sums + onehot.T @ X[i:j, :]
+        totals = totals + xp.sum(onehot, axis=0)
+    return sums, totals

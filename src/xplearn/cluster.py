@@ -1,0 +1,677 @@
+"""KMeans on any backend, reproducible across frameworks.
+
+Lloyd iterations written once against ``xp``: the assignment (E-step) is the
+exact nearest-centre search of ``_search`` (memory-bounded, ties to the lower
+centre index), the update (M-step) a weighted segment sum
+(``_primitives.segment_sums``: torch ``index_add_``, else a one-hot product).
+Semantics follow scikit-learn's ``KMeans(algorithm="lloyd")``: the data is
+centred on its mean, ``tol`` is scaled by the mean feature variance, the loop
+stops on strict convergence (labels unchanged) or on the centre shift, and a
+last E-step makes ``labels_`` match ``cluster_centers_``.  Empty clusters are
+moved to the points farthest from their centres, never left at the origin.
+
+Random numbers are drawn on the host with numpy from ``random_state`` and the
+chosen indices moved to the device, so one seed gives one initialisation on
+every backend.  This module imports scikit-learn; ``import xplearn`` does not
+import this module.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from types import ModuleType
+from typing import Any
+
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import ClassNamePrefixFeaturesOutMixin as _NamesOut
+
+from ._convert import to_numpy
+from ._dispatch import Edge
+from ._namespace import device_of, is_lazy
+from ._primitives import segment_sums, sq_row_norms
+from ._search import search
+from ._validation import check_array
+
+
+def _check_random_state(random_state: Any) -> Any:
+    from sklearn.utils import check_random_state
+
+    return check_random_state(random_state)
+
+
+def _check_sample_weight(sample_weight: Any, edge: Edge, n: int, dtype: Any) -> Any:
+    """Weights as a (n,) array of ``dtype`` on the compute device; ones if None."""
+    xp = edge.xp
+    if sample_weight is None:
+        return xp.ones((n,), dtype=dtype, device=edge.device)
+    if isinstance(sample_weight, numbers.Real):
+        return xp.full((n,), float(sample_weight), dtype=dtype, device=edge.device)
+    w = edge.follow(sample_weight, "sample_weight")
+    if w.ndim != 1 or w.shape[0] != n:
+        msg = f"sample_weight.shape == {tuple(w.shape)}, expected ({n},)."
+        raise ValueError(msg)
+    w = xp.astype(w, dtype)
+    if not bool(xp.all(xp.isfinite(w))):
+        msg = "Input sample_weight contains NaN or infinity; pass finite weights."
+        raise ValueError(msg)
+    if bool(xp.any(w < 0)):
+        msg = "Negative values in data passed to sample_weight: weights must be >= 0."
+        raise ValueError(msg)
+    if not bool(xp.any(w > 0)):
+        msg = "Sample weights must contain at least one non-zero number."
+        raise ValueError(msg)
+    return w
+
+
+def _host_floats(x: Any) -> Any:
+    """Copy to the host as float64, writable (numpy views of jax or TF data are not)."""
+    import numpy as np
+
+    return np.array(to_numpy(x), dtype=np.float64)
+
+
+def _kmeans_plusplus(
+    X: Any,
+    n_clusters: int,
+    x_squared_norms: Any,
+    sample_weight: Any,
+    random_state: Any,
+    n_local_trials: int | None,
+    xp: ModuleType,
+) -> tuple[Any, Any]:
+    """Greedy k-means++ (scikit-learn's); random draws on the host."""
+    import numpy as np
+
+    n = X.shape[0]
+    dev = device_of(X)
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    w_host = _host_floats(sample_weight)
+    first = int(random_state.choice(n, p=w_host / w_host.sum()))
+    indices = [first]
+
+    def sqdist(rows: Any) -> Any:
+        C = xp.take(X, rows, axis=0)
+        D = sq_row_norms(C, xp)[:, None] - 2.0 * (C @ X.T) + x_squared_norms[None, :]
+        return xp.clip(D, min=0.0)
+
+    closest = sqdist(xp.asarray([first], device=dev))[0, :]
+    pot = float(xp.sum(closest * sample_weight))
+    for _ in range(1, n_clusters):
+        rand_vals = random_state.uniform(size=n_local_trials) * pot
+        # Cumulative sums on the host in float64 (scikit-learn's stable_cumsum).
+        cum = np.cumsum(_host_floats(closest) * w_host)
+        cand = np.minimum(np.searchsorted(cum, rand_vals), n - 1)
+        D = xp.minimum(closest[None, :], sqdist(xp.asarray(cand, device=dev)))
+        pots = _host_floats(D @ sample_weight)
+        best = int(np.argmin(pots))
+        pot = float(pots[best])
+        closest = D[best, :]
+        indices.append(int(cand[best]))
+    idx = xp.asarray(indices, device=dev)
+    return xp.take(X, idx, axis=0), idx
+
+
+def kmeans_plusplus(
+    X: Any,
+    n_clusters: int,
+    *,
+    sample_weight: Any = None,
+    x_squared_norms: Any = None,
+    random_state: Any = None,
+    n_local_trials: int | None = None,
+) -> tuple[Any, Any]:
+    """Pick initial centres by greedy k-means++ (scikit-learn's semantics).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Any supported framework.
+    n_clusters : int
+        Number of centres.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weights.
+    x_squared_norms : array-like of shape (n_samples,), optional
+        Squared row norms of ``X``, if already computed.
+    random_state : int, RandomState or None
+        Seed; the draws are made on the host with numpy, so one seed gives
+        the same centres on every backend.
+    n_local_trials : int, optional
+        Candidates per step; default ``2 + log(n_clusters)``.
+
+    Returns
+    -------
+    centers : array of shape (n_clusters, n_features)
+        In ``X``'s framework, device and dtype.
+    indices : array of shape (n_clusters,)
+        Row indices of the centres in ``X``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xplearn.cluster import kmeans_plusplus
+    >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [9.0, 9.0], [9.1, 9.0]])
+    >>> centers, idx = kmeans_plusplus(X, 2, random_state=0)
+    >>> sorted((centers[:, 0] > 5).tolist())
+    [False, True]
+    """
+    edge, Xc = Edge.of(X)
+    xp = edge.xp
+    Xc = check_array(Xc, xp)
+    k = _check_n_clusters(n_clusters, Xc.shape[0])
+    w = _check_sample_weight(sample_weight, edge, Xc.shape[0], Xc.dtype)
+    norms = (
+        sq_row_norms(Xc, xp)
+        if x_squared_norms is None
+        else xp.astype(edge.follow(x_squared_norms, "x_squared_norms"), Xc.dtype)
+    )
+    centers, idx = _kmeans_plusplus(
+        Xc, k, norms, w, _check_random_state(random_state), n_local_trials, xp
+    )
+    out: tuple[Any, Any] = edge.to_caller((centers, idx))
+    return out
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _check_n_clusters(n_clusters: Any, n_samples: int) -> int:
+    if not _is_int(n_clusters):
+        msg = f"n_clusters must be an integer, got {n_clusters!r}."
+        raise TypeError(msg)
+    n_clusters = int(n_clusters)
+    if n_clusters < 1:
+        msg = f"n_clusters must be >= 1, got {n_clusters}."
+        raise ValueError(msg)
+    if n_samples < n_clusters:
+        msg = (
+            f"n_samples={n_samples} should be >= n_clusters={n_clusters}. "
+            "Ask for fewer clusters or pass more samples."
+        )
+        raise ValueError(msg)
+    return int(n_clusters)
+
+
+def _assign(X: Any, centers: Any, xp: ModuleType) -> tuple[Any, Any]:
+    """Labels (nearest centre, lower index on ties) and squared distances."""
+    d, i = search(X, centers, 1, "sqeuclidean", 2.0, xp)
+    return i[:, 0], d[:, 0]
+
+
+def _relocate_empty(
+    X: Any,
+    w: Any,
+    labels: Any,
+    dist: Any,
+    sums: Any,
+    totals: Any,
+    xp: ModuleType,
+) -> tuple[Any, Any]:
+    """Move empty clusters to the points farthest from their centres.
+
+    scikit-learn's rule: the farthest points (by distance to their own centre)
+    leave their cluster and each becomes the centre of one empty cluster.
+    """
+    import numpy as np
+
+    totals_h = _host_floats(totals)
+    empty = np.flatnonzero(totals_h == 0)
+    if empty.size == 0:
+        return sums, totals
+    far = np.argsort(-_host_floats(dist), kind="stable")[: empty.size]
+    sums_h, w_h, labels_h = _host_floats(sums), _host_floats(w), to_numpy(labels)
+    X_far = _host_floats(xp.take(X, xp.asarray(far, device=device_of(X)), axis=0))
+    for new, i, x in zip(empty, far, X_far, strict=True):
+        old = labels_h[i]
+        sums_h[old] -= x * w_h[i]
+        sums_h[new] = x * w_h[i]
+        totals_h[new] = w_h[i]
+        totals_h[old] -= w_h[i]
+    dev = device_of(X)
+    return (
+        xp.asarray(sums_h.astype(to_numpy(sums).dtype), device=dev),
+        xp.asarray(totals_h.astype(to_numpy(totals).dtype), device=dev),
+    )
+
+
+def _lloyd(
+    X: Any,
+    w: Any,
+    centers: Any,
+    max_iter: int,
+    tol: float,
+    verbose: int,
+    xp: ModuleType,
+) -> tuple[Any, float, Any, int]:
+    """One Lloyd run: (labels, inertia, centers, n_iter) as scikit-learn's."""
+    n_clusters = centers.shape[0]
+    labels_old = None
+    strict = False
+    i = 0
+    for i in range(max_iter):
+        labels, dist = _assign(X, centers, xp)
+        sums, totals = segment_sums(X, labels, w, n_clusters, xp)
+        sums, totals = _relocate_empty(X, w, labels, dist, sums, totals, xp)
+        new = sums / xp.where(totals == 0, xp.ones_like(totals), totals)[:, None]
+        if verbose:
+            print(f"Iteration {i}, inertia {float(xp.sum(dist * w))}.")
+        shift = float(xp.sum((new - centers) ** 2))
+        centers = new
+        if labels_old is not None and bool(xp.all(labels == labels_old)):
+            if verbose:
+                print(f"Converged at iteration {i}: strict convergence.")
+            strict = True
+            break
+        if shift <= tol:
+            if verbose:
+                print(
+                    f"Converged at iteration {i}: center shift {shift} within "
+                    f"tolerance {tol}."
+                )
+            break
+        labels_old = labels
+    # A last E-step so that labels match the final centres (after strict
+    # convergence they already do; scikit-learn skips it then).
+    del strict
+    labels, dist = _assign(X, centers, xp)
+    inertia = float(xp.sum(dist * w))
+    return labels, inertia, centers, i + 1
+
+
+def _tolerance(X: Any, tol: float, xp: ModuleType) -> float:
+    """``tol`` times the mean feature variance (scikit-learn's scaling)."""
+    if tol == 0:
+        return 0.0
+    return float(xp.mean(xp.var(X, axis=0))) * tol
+
+
+def _same_clustering(a: Any, b: Any, n_clusters: int) -> bool:
+    """Whether two labelings are the same partition up to a permutation."""
+    import numpy as np
+
+    a_h, b_h = to_numpy(a), to_numpy(b)
+    mapping = np.full(n_clusters, -1)
+    for x, y in zip(a_h, b_h, strict=True):
+        if mapping[x] == -1:
+            mapping[x] = y
+        elif mapping[x] != y:
+            return False
+    return True
+
+
+class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type: ignore[misc]
+    """K-Means clustering on any backend (scikit-learn's API and results).
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters.
+    init : {"k-means++", "random"}, array or callable, default="k-means++"
+        Initial centres; an array is copied, never aliased.
+    n_init : "auto" or int, default="auto"
+        Runs from different initialisations (1 for "k-means++" or an array,
+        10 for "random"); the lowest inertia wins.
+    max_iter : int, default=300
+        Lloyd iterations per run.
+    tol : float, default=1e-4
+        Centre-shift tolerance, times the mean feature variance of ``X``.
+    verbose : int, default=0
+        Print the inertia per iteration.
+    random_state : int, RandomState or None
+        Drawn on the host: one seed, one result on every backend.
+    copy_x : bool, default=True
+        Accepted for compatibility: xplearn never modifies ``X``.
+    algorithm : {"lloyd", "elkan"}, default="lloyd"
+        Both run exact Lloyd iterations (the same result; Elkan's bounds are
+        not implemented yet).
+
+    Attributes
+    ----------
+    cluster_centers_ : array of shape (n_clusters, n_features)
+        In the framework and device of the data given to ``fit``.
+    labels_ : array of shape (n_samples,)
+    inertia_ : float
+    n_iter_ : int
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xplearn.cluster import KMeans
+    >>> X = np.array([[1.0, 2.0], [1.0, 4.0], [10.0, 2.0], [10.0, 4.0]])
+    >>> km = KMeans(n_clusters=2, random_state=0).fit(X)
+    >>> sorted(km.cluster_centers_[:, 0].tolist())
+    [1.0, 10.0]
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        init: Any = "k-means++",
+        n_init: Any = "auto",
+        max_iter: int = 300,
+        tol: float = 1e-4,
+        verbose: int = 0,
+        random_state: Any = None,
+        copy_x: bool = True,
+        algorithm: str = "lloyd",
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+        self.copy_x = copy_x
+        self.algorithm = algorithm
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        return tags
+
+    def _check_params(self) -> int:
+        if self.algorithm not in ("lloyd", "elkan"):
+            msg = f"algorithm must be 'lloyd' or 'elkan', got {self.algorithm!r}."
+            raise ValueError(msg)
+        if not _is_int(self.max_iter) or int(self.max_iter) < 1:
+            msg = f"max_iter must be an integer >= 1, got {self.max_iter!r}."
+            raise ValueError(msg)
+        tol: object = self.tol
+        if not isinstance(tol, numbers.Real) or float(tol) < 0:
+            msg = f"tol must be a number >= 0, got {self.tol!r}."
+            raise ValueError(msg)
+        init_is_array = not isinstance(self.init, str) and not callable(self.init)
+        if isinstance(self.init, str) and self.init not in ("k-means++", "random"):
+            msg = (
+                "init must be 'k-means++', 'random', an array or a callable, "
+                f"got {self.init!r}."
+            )
+            raise ValueError(msg)
+        if self.n_init == "auto":
+            return 10 if isinstance(self.init, str) and self.init == "random" else 1
+        if not _is_int(self.n_init) or int(self.n_init) < 1:
+            msg = f"n_init must be 'auto' or an integer >= 1, got {self.n_init!r}."
+            raise ValueError(msg)
+        if init_is_array and self.n_init != 1:
+            warnings.warn(
+                "Explicit initial center position passed: performing only one init "
+                f"in {type(self).__name__} instead of n_init={self.n_init}.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return 1
+        return int(self.n_init)
+
+    def _init_centers(
+        self, X: Any, norms: Any, w: Any, rs: Any, xp: ModuleType, edge: Edge
+    ) -> Any:
+        n, k = X.shape[0], self.n_clusters
+        if isinstance(self.init, str) and self.init == "k-means++":
+            return _kmeans_plusplus(X, k, norms, w, rs, None, xp)[0]
+        if isinstance(self.init, str) and self.init == "random":
+            w_h = _host_floats(w)
+            seeds = rs.choice(n, size=k, replace=False, p=w_h / w_h.sum())
+            return xp.take(X, xp.asarray(seeds, device=device_of(X)), axis=0)
+        if callable(self.init):
+            centers = self.init(X, k, random_state=rs)
+            centers = edge.follow(centers, "init")
+        else:
+            centers = edge.follow(self.init, "init")
+        centers = xp.astype(centers, X.dtype, copy=True)  # never alias the user's
+        if tuple(centers.shape) != (k, X.shape[1]):
+            msg = (
+                f"The shape of the initial centers {tuple(centers.shape)} does not "
+                f"match the number of clusters {k} and features {X.shape[1]}."
+            )
+            raise ValueError(msg)
+        return centers
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
+        """Compute the clustering.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Any supported framework.
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative, not all zero.
+
+        Returns
+        -------
+        self : KMeans
+        """
+        from sklearn.utils.validation import validate_data
+
+        n_init = self._check_params()
+        edge, Xc = Edge.of(X)
+        xp = edge.xp
+        Xc = check_array(Xc, xp)
+        validate_data(self, X, skip_check_array=True, reset=True)
+        if is_lazy(xp):
+            # TODO(#5): distributed Lloyd steps for dask; the data is gathered
+            # on the host for now.
+            edge, Xc = Edge.of(to_numpy(Xc))
+            xp = edge.xp
+        _check_n_clusters(self.n_clusters, Xc.shape[0])
+        w = _check_sample_weight(sample_weight, edge, Xc.shape[0], Xc.dtype)
+        tol = _tolerance(Xc, self.tol, xp)
+        rs = _check_random_state(self.random_state)
+        # Centre the data: the expansion's distances are more accurate there.
+        mean = xp.mean(Xc, axis=0)
+        Xm = Xc - mean
+        norms = sq_row_norms(Xm, xp)
+        best = None
+        for _ in range(n_init):
+            init = self._init_centers(Xm, norms, w, rs, xp, edge)
+            if not isinstance(self.init, str) and not callable(self.init):
+                init = init - mean  # a given array is in X's coordinates
+            if self.verbose:
+                print("Initialization complete")
+            labels, inertia, centers, n_iter = _lloyd(
+                Xm, w, init, self.max_iter, tol, self.verbose, xp
+            )
+            if best is None or (
+                inertia < best[1]
+                and not _same_clustering(labels, best[0], self.n_clusters)
+            ):
+                best = (labels, inertia, centers, n_iter)
+        assert best is not None
+        labels, inertia, centers, n_iter = best
+        n_distinct = int(xp.unique_values(labels).shape[0])
+        if n_distinct < self.n_clusters:
+            from sklearn.exceptions import ConvergenceWarning
+
+            warnings.warn(
+                f"Number of distinct clusters ({n_distinct}) found smaller than "
+                f"n_clusters ({self.n_clusters}). Possibly due to duplicate "
+                "points in X.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self.cluster_centers_ = centers + mean
+        self.labels_ = labels
+        self.inertia_ = inertia
+        self.n_iter_ = n_iter
+        self._n_features_out = self.n_clusters
+        return self
+
+    def _query(self, X: Any) -> tuple[Edge, Any]:
+        from sklearn.utils.validation import check_is_fitted, validate_data
+
+        check_is_fitted(self, "cluster_centers_")
+        fit_edge, C = Edge.of(self.cluster_centers_)
+        edge, Xc = Edge.of(X)
+        Xc = check_array(Xc, edge.xp)
+        validate_data(self, X, skip_check_array=True, reset=False)
+        edge, Xc = edge.computing_in(Xc, fit_edge.xp, fit_edge.device)
+        if Xc.dtype != C.dtype:
+            Xc = edge.xp.astype(Xc, C.dtype)
+        return edge, Xc
+
+    def predict(self, X: Any) -> Any:
+        """Index of the nearest centre of each sample.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Any supported framework.
+
+        Returns
+        -------
+        labels : array of shape (n_samples,)
+            In ``X``'s framework and device.
+        """
+        edge, Xc = self._query(X)
+        return edge.to_caller(_assign(Xc, self.cluster_centers_, edge.xp)[0])
+
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
+        """Fit and return ``labels_`` in ``X``'s framework.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Any supported framework.
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights.
+
+        Returns
+        -------
+        labels : array of shape (n_samples,)
+        """
+        self.fit(X, sample_weight=sample_weight)
+        edge, _ = Edge.of(X)
+        return edge.to_caller(self.labels_)
+
+    def transform(self, X: Any) -> Any:
+        """Distances from each sample to every centre.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Any supported framework.
+
+        Returns
+        -------
+        D : array of shape (n_samples, n_clusters)
+            Euclidean distances, in ``X``'s framework and device.
+        """
+        from .metrics import _pairwise
+
+        edge, Xc = self._query(X)
+        return edge.to_caller(
+            _pairwise(Xc, self.cluster_centers_, "euclidean", 2.0, edge.xp, same=False)
+        )
+
+    def fit_transform(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
+        """Fit, then return the distances to the centres.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Any supported framework.
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights.
+
+        Returns
+        -------
+        D : array of shape (n_samples, n_clusters)
+        """
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Opposite of the inertia of ``X`` on the fitted centres.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Any supported framework.
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights.
+
+        Returns
+        -------
+        score : float
+        """
+        edge, Xc = self._query(X)
+        w = _check_sample_weight(sample_weight, edge, Xc.shape[0], Xc.dtype)
+        _, dist = _assign(Xc, self.cluster_centers_, edge.xp)
+        return -float(edge.xp.sum(dist * w))
+
+
+def kmeans(
+    X: Any,
+    n_clusters: int,
+    *,
+    sample_weight: Any = None,
+    init: Any = "k-means++",
+    n_init: Any = "auto",
+    max_iter: int = 300,
+    verbose: bool = False,
+    tol: float = 1e-4,
+    random_state: Any = None,
+    copy_x: bool = True,
+    algorithm: str = "lloyd",
+    return_n_iter: bool = False,
+) -> tuple[Any, ...]:
+    """K-means clustering, the functional form (scikit-learn's ``k_means``).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Any supported framework.
+    n_clusters : int
+        Number of clusters.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weights.
+    init, n_init, max_iter, verbose, tol, random_state, copy_x, algorithm
+        As :class:`KMeans`.
+    return_n_iter : bool, default=False
+        Also return the number of iterations.
+
+    Returns
+    -------
+    centroid : array of shape (n_clusters, n_features)
+    label : array of shape (n_samples,)
+    inertia : float
+    best_n_iter : int
+        Only with ``return_n_iter=True``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xplearn.cluster import kmeans
+    >>> X = np.array([[0.0], [0.2], [5.0], [5.2]])
+    >>> centers, labels, inertia = kmeans(X, 2, random_state=0)
+    >>> round(inertia, 2)
+    0.04
+    """
+    km = KMeans(
+        n_clusters=n_clusters,
+        init=init,
+        n_init=n_init,
+        max_iter=max_iter,
+        verbose=verbose,
+        tol=tol,
+        random_state=random_state,
+        copy_x=copy_x,
+        algorithm=algorithm,
+    ).fit(X, sample_weight=sample_weight)
+    edge, _ = Edge.of(X)
+    centers, labels = edge.to_caller((km.cluster_centers_, km.labels_))
+    if return_n_iter:
+        return centers, labels, km.inertia_, km.n_iter_
+    return centers, labels, km.inertia_
+
+
+__all__ = ["KMeans", "kmeans", "kmeans_plusplus"]

@@ -1,0 +1,196 @@
+"""KMeans: scikit-learn's checks and results, reproducible on every backend."""
+
+import numpy as np
+import pytest
+from sklearn import cluster as skc
+from sklearn.datasets import load_digits, load_iris, make_blobs
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import xplearn
+from backends import assert_close, assert_in_backend
+from xplearn.cluster import KMeans, kmeans, kmeans_plusplus
+
+DATA = {
+    "digits": load_digits().data,
+    "iris": load_iris().data,
+    "blobs": make_blobs(n_samples=1500, n_features=6, centers=7, random_state=0)[0],
+}
+
+
+@parametrize_with_checks(
+    [KMeans(n_clusters=3, n_init=2, max_iter=5)],
+    expected_failed_checks=lambda est: {
+        # scikit-learn expects the same failure of its own KMeans: weights
+        # change the random initialisation, repeated samples do not.
+        "check_sample_weight_equivalence_on_dense_data": (
+            "sample_weight is not equivalent to removing/repeating samples."
+        ),
+    },
+)
+def test_sklearn_compatible(estimator, check) -> None:
+    check(estimator)
+
+
+def fitted(backend):
+    """Where fitted attributes live: with the data given to fit, except TF
+    (computed on torch or numpy, zero-copy) and dask (gathered on the host
+    for now)."""
+    from backends import Backend
+    from xplearn._tensorflow import compute_backend
+
+    if backend.name == "tensorflow":
+        return Backend(compute_backend())
+    if backend.name == "dask":
+        return Backend("numpy")
+    return backend
+
+
+def _init(X, k):
+    return X[np.random.default_rng(0).choice(len(X), k, replace=False)]
+
+
+@pytest.mark.parametrize("data", list(DATA))
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_same_init_equals_sklearn(backend, data, weighted) -> None:
+    X = DATA[data]
+    init = _init(X, 8)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(X)) if weighted else None
+    ref = skc.KMeans(8, init=init, n_init=1).fit(X, sample_weight=w)
+    km = KMeans(8, init=backend.asarray(init), n_init=1).fit(
+        backend.asarray(X), sample_weight=None if w is None else backend.asarray(w)
+    )
+    assert_in_backend(km.labels_, fitted(backend))
+    np.testing.assert_array_equal(xplearn.to_numpy(km.labels_), ref.labels_)
+    assert km.n_iter_ == ref.n_iter_
+    assert_close(
+        km.cluster_centers_,
+        ref.cluster_centers_,
+        fitted(backend),
+        dtype="float64",
+        rtol=1e-7,
+        atol=1e-9,
+    )
+    assert km.inertia_ == pytest.approx(ref.inertia_, rel=1e-7)
+
+
+def test_kmeans_plusplus_equals_sklearn() -> None:
+    X = DATA["blobs"]
+    centers, idx = kmeans_plusplus(X, 7, random_state=3)
+    ref_c, ref_i = skc.kmeans_plusplus(X, 7, random_state=3)
+    np.testing.assert_array_equal(idx, ref_i)
+    np.testing.assert_allclose(centers, ref_c)
+
+
+def test_same_seed_same_labels_on_every_backend(backend) -> None:
+    X = DATA["blobs"]
+    ref = KMeans(7, random_state=42).fit(X)
+    km = KMeans(7, random_state=42).fit(backend.asarray(X))
+    np.testing.assert_array_equal(xplearn.to_numpy(km.labels_), ref.labels_)
+    assert km.inertia_ == pytest.approx(ref.inertia_, rel=1e-7)
+    _, idx = kmeans_plusplus(backend.asarray(X), 7, random_state=5)
+    np.testing.assert_array_equal(
+        xplearn.to_numpy(idx), kmeans_plusplus(X, 7, random_state=5)[1]
+    )
+
+
+def test_random_init_and_n_init(backend) -> None:
+    X = DATA["iris"]
+    ref = skc.KMeans(3, init="random", n_init=4, random_state=0).fit(X)
+    km = KMeans(3, init="random", n_init=4, random_state=0).fit(backend.asarray(X))
+    assert km.inertia_ == pytest.approx(ref.inertia_, rel=1e-7)
+
+
+def test_empty_cluster_is_relocated(backend) -> None:
+    """A centre far from every point gets no point: it must move to the
+    farthest point, never stay put, go to the origin or become NaN."""
+    X = np.concatenate([np.full((20, 2), 5.0), np.full((20, 2), 10.0)])
+    X += np.random.default_rng(0).normal(scale=0.1, size=X.shape)
+    init = np.array([[5.0, 5.0], [10.0, 10.0], [-100.0, -100.0]])
+    km = KMeans(3, init=backend.asarray(init), n_init=1).fit(backend.asarray(X))
+    C = xplearn.to_numpy(km.cluster_centers_)
+    assert np.all(np.isfinite(C))
+    assert not np.any(np.all(np.isclose(C, 0.0), axis=1))
+    assert np.all(np.abs(C) < 20)  # the far centre was relocated into the data
+    assert len(np.unique(xplearn.to_numpy(km.labels_))) == 3
+    ref = skc.KMeans(3, init=init, n_init=1).fit(X)
+    assert km.inertia_ == pytest.approx(ref.inertia_, rel=1e-7)
+
+
+def test_init_array_not_aliased(backend) -> None:
+    X = DATA["iris"]
+    init = _init(X, 3)
+    user = backend.asarray(init)
+    km = KMeans(3, init=user, n_init=1).fit(backend.asarray(X))
+    np.testing.assert_array_equal(xplearn.to_numpy(user), init)
+    assert km.cluster_centers_ is not user
+
+
+def test_predict_transform_score(backend) -> None:
+    X = DATA["iris"]
+    init = _init(X, 3)
+    km = KMeans(3, init=backend.asarray(init), n_init=1).fit(backend.asarray(X))
+    ref = skc.KMeans(3, init=init, n_init=1).fit(X)
+    Q = X[::3]
+    pred = km.predict(backend.asarray(Q))
+    assert_in_backend(pred, backend)
+    np.testing.assert_array_equal(xplearn.to_numpy(pred), ref.predict(Q))
+    assert_close(
+        km.transform(backend.asarray(Q)),
+        ref.transform(Q),
+        backend,
+        rtol=1e-7,
+        atol=1e-9,
+    )
+    assert km.score(backend.asarray(Q)) == pytest.approx(ref.score(Q), rel=1e-7)
+    labels = km.fit_predict(backend.asarray(X))
+    assert_in_backend(labels, backend)
+
+
+def test_float32_stays_float32(backend) -> None:
+    X = DATA["blobs"].astype(np.float32)
+    km = KMeans(7, random_state=0).fit(backend.asarray(X))
+    assert_in_backend(km.cluster_centers_, fitted(backend), "float32")
+
+
+def test_functional_kmeans(backend) -> None:
+    X = DATA["iris"]
+    centers, _labels, inertia, n_iter = kmeans(
+        backend.asarray(X), 3, random_state=0, return_n_iter=True
+    )
+    ref = skc.k_means(X, 3, random_state=0, return_n_iter=True)
+    assert_in_backend(centers, backend)
+    assert inertia == pytest.approx(ref[2], rel=1e-7)
+    assert n_iter == ref[3]
+
+
+def test_verbose_prints_inertia(capsys) -> None:
+    KMeans(3, random_state=0, verbose=1).fit(DATA["iris"])
+    out = capsys.readouterr().out
+    assert "Iteration 0, inertia" in out
+    assert "Converged at iteration" in out
+
+
+def test_bad_input(backend) -> None:
+    X = DATA["iris"]
+    with pytest.raises(ValueError, match="n_samples=5 should be >= n_clusters=8"):
+        KMeans(8).fit(backend.asarray(X[:5]))
+    with pytest.raises(
+        ValueError, match="Negative values in data passed to sample_weight"
+    ):
+        KMeans(3).fit(
+            backend.asarray(X), sample_weight=backend.asarray(-np.ones(len(X)))
+        )
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        KMeans(3).fit(
+            backend.asarray(X), sample_weight=backend.asarray(np.zeros(len(X)))
+        )
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        KMeans(3).fit(backend.asarray(bad))
+    km = KMeans(3, random_state=0).fit(backend.asarray(X))
+    with pytest.raises(ValueError, match="X has 3 features, but KMeans is expecting 4"):
+        km.predict(backend.asarray(X[:, :3]))
+    with pytest.raises(NotFittedError):
+        KMeans(3).predict(backend.asarray(X))
