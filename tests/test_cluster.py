@@ -9,7 +9,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import xplearn
 from backends import assert_close, assert_in_backend
-from xplearn.cluster import KMeans, kmeans, kmeans_plusplus
+from xplearn.cluster import KMeans, MiniBatchKMeans, kmeans, kmeans_plusplus
 
 DATA = {
     "digits": load_digits().data,
@@ -19,9 +19,12 @@ DATA = {
 
 
 @parametrize_with_checks(
-    [KMeans(n_clusters=3, n_init=2, max_iter=5)],
+    [
+        KMeans(n_clusters=3, n_init=2, max_iter=5),
+        MiniBatchKMeans(n_clusters=3, n_init=2, max_iter=5, batch_size=10),
+    ],
     expected_failed_checks=lambda est: {
-        # scikit-learn expects the same failure of its own KMeans: weights
+        # scikit-learn expects the same failure of its own (MiniBatch)KMeans: weights
         # change the random initialisation, repeated samples do not.
         "check_sample_weight_equivalence_on_dense_data": (
             "sample_weight is not equivalent to removing/repeating samples."
@@ -194,3 +197,76 @@ def test_bad_input(backend) -> None:
         km.predict(backend.asarray(X[:, :3]))
     with pytest.raises(NotFittedError):
         KMeans(3).predict(backend.asarray(X))
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"init": "array"}, {"init": "k-means++"}, {"init": "random"}],
+    ids=lambda kw: kw["init"],
+)
+def test_minibatch_equals_sklearn(backend, kw) -> None:
+    """Same seed, same batches (drawn on the host), same update: same result."""
+    X = DATA["blobs"]
+    init = _init(X, 7) if kw["init"] == "array" else kw["init"]
+    n_init = 1 if kw["init"] == "array" else "auto"
+    ref = skc.MiniBatchKMeans(
+        7, init=init, n_init=n_init, batch_size=256, random_state=0
+    ).fit(X)
+    mbk = MiniBatchKMeans(
+        7,
+        init=backend.asarray(init) if kw["init"] == "array" else init,
+        n_init=n_init,
+        batch_size=256,
+        random_state=0,
+    ).fit(backend.asarray(X))
+    assert mbk.n_steps_ == ref.n_steps_
+    assert mbk.n_iter_ == ref.n_iter_
+    np.testing.assert_array_equal(xplearn.to_numpy(mbk.labels_), ref.labels_)
+    assert_close(
+        mbk.cluster_centers_,
+        ref.cluster_centers_,
+        fitted(backend),
+        rtol=1e-7,
+        atol=1e-9,
+    )
+    assert mbk.inertia_ == pytest.approx(ref.inertia_, rel=1e-7)
+
+
+def test_minibatch_partial_fit_equals_sklearn(backend) -> None:
+    X = DATA["digits"]
+    ours, ref = (
+        MiniBatchKMeans(8, random_state=0),
+        skc.MiniBatchKMeans(8, random_state=0),
+    )
+    for i in range(0, len(X), 400):
+        ours.partial_fit(backend.asarray(X[i : i + 400]))
+        ref.partial_fit(X[i : i + 400])
+    assert ours.n_steps_ == ref.n_steps_
+    assert_close(
+        ours.cluster_centers_,
+        ref.cluster_centers_,
+        fitted(backend),
+        rtol=1e-7,
+        atol=1e-9,
+    )
+    pred = ours.predict(backend.asarray(X[:50]))
+    assert_in_backend(pred, backend)
+    np.testing.assert_array_equal(xplearn.to_numpy(pred), ref.predict(X[:50]))
+
+
+def test_minibatch_weights_and_bad_input(backend) -> None:
+    X = DATA["iris"]
+    w = np.random.default_rng(2).uniform(0.5, 2.0, len(X))
+    ref = skc.MiniBatchKMeans(3, batch_size=32, random_state=0).fit(X, sample_weight=w)
+    mbk = MiniBatchKMeans(3, batch_size=32, random_state=0).fit(
+        backend.asarray(X), sample_weight=backend.asarray(w)
+    )
+    assert mbk.inertia_ == pytest.approx(ref.inertia_, rel=1e-7)
+    with pytest.raises(ValueError, match="n_samples=2 should be >= n_clusters=3"):
+        MiniBatchKMeans(3).fit(backend.asarray(X[:2]))
+    with pytest.raises(ValueError, match="Negative values"):
+        MiniBatchKMeans(3).fit(backend.asarray(X), sample_weight=backend.asarray(-w))
+    with pytest.raises(
+        ValueError, match="X has 2 features, but MiniBatchKMeans is expecting 4"
+    ):
+        mbk.predict(backend.asarray(X[:, :2]))

@@ -64,3 +64,34 @@ def test_working_memory_follows_config() -> None:
     assert working_memory_bytes(xp, "cpu") == 1024 * 2**20
     with xplearn.config_context(working_memory=3):
         assert working_memory_bytes(xp, "cpu") == 3 * 2**20
+
+
+def test_segment_sums_fast_path_matches_standard(backend) -> None:
+    from xplearn._primitives import segment_sums, segment_sums_standard
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    labels = rng.integers(0, 6, 50)
+    labels[labels == 4] = 5  # segment 4 stays empty
+    w = rng.uniform(0.5, 2.0, 50)
+    edge, Xc = Edge.of(backend.asarray(X))
+    xp = edge.xp
+    lab, wc = edge.follow(labels, "labels"), edge.follow(w, "w")
+    sums, totals = segment_sums(Xc, lab, wc, 6, xp)
+    s_std, t_std = segment_sums_standard(Xc, lab, wc, 6, xp)
+    ref = np.zeros((6, 3))
+    np.add.at(ref, labels, X * w[:, None])
+    np.testing.assert_allclose(xplearn.to_numpy(sums), ref, rtol=1e-12)
+    np.testing.assert_allclose(xplearn.to_numpy(s_std), ref, rtol=1e-12)
+    np.testing.assert_allclose(
+        xplearn.to_numpy(totals), np.bincount(labels, w, minlength=6)
+    )
+    np.testing.assert_allclose(xplearn.to_numpy(t_std), xplearn.to_numpy(totals))
+    assert xplearn.to_numpy(totals)[4] == 0
+
+
+def test_index_dtype_without_int64(strict) -> None:
+    from xplearn._validation import index_dtype
+
+    assert index_dtype(strict, strict.Device("CPU_DEVICE")) == strict.int64
+    assert index_dtype(strict, strict.Device("no_x64")) == strict.int32
