@@ -38,7 +38,7 @@ MINIMUM = [
     "array-api-compat==1.11",
     "array-api-extra==0.7.0",
     "scikit-learn==1.6.0",
-    "scipy==1.13.1",
+    "scipy==1.14.1",  # scikit-learn 1.6's array API checks need it
     "pandas==2.2.2",
     TORCH,
 ]
@@ -85,7 +85,14 @@ def tests_min(session: nox.Session) -> None:
     session.run("pip", "list", silent=False)
     # array-api-strict is left out: its releases that install beside
     # numpy 1.26 call numpy 2 APIs (np.asarray(copy=...)) on to_device.
-    session.run("pytest", "--backends=numpy,torch", *session.posargs)
+    # scikit-learn 1.6 runs its array API estimator checks, which need SciPy's
+    # array API mode switched on before import.
+    session.run(
+        "pytest",
+        "--backends=numpy,torch",
+        *session.posargs,
+        env={"SCIPY_ARRAY_API": "1"},
+    )
 
 
 @nox.session(default=False)
@@ -108,6 +115,11 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against scikit-learn and FAISS; writes benchmarks/results/."""
+    """Benchmarks against scikit-learn, FAISS and fast-pytorch-kmeans.
+
+    Writes benchmarks/results/.  torch is pinned in the same install so that
+    fast-pytorch-kmeans's torch requirement resolves to the CPU wheel.
+    """
     session.install(*_groups("bench", "test"), TORCH, "-e", ".")
     session.run("python", "benchmarks/run.py", *session.posargs)
+    session.run("python", "benchmarks/kmeans.py", *session.posargs)

@@ -15,7 +15,7 @@ from ._convert import to_numpy
 from ._dispatch import Edge
 from ._namespace import device_of
 from ._primitives import segment_sums, sq_row_norms
-from ._search import search
+from ._search import augment_queries, nearest_center
 
 
 def _check_random_state(random_state: Any) -> Any:
@@ -118,10 +118,12 @@ def _check_n_clusters(n_clusters: Any, n_samples: int) -> int:
     return int(n_clusters)
 
 
-def _assign(X: Any, centers: Any, xp: ModuleType) -> tuple[Any, Any]:
+def _assign(
+    X: Any, centers: Any, xp: ModuleType, prepared: tuple[Any, Any] | None = None
+) -> tuple[Any, Any]:
     """Labels (nearest centre, lower index on ties) and squared distances."""
-    d, i = search(X, centers, 1, "sqeuclidean", 2.0, xp)
-    return i[:, 0], d[:, 0]
+    labels, dist = nearest_center(X, centers, xp, prepared)
+    return labels, dist
 
 
 def _relocate_empty(
@@ -172,10 +174,11 @@ def _lloyd(
     """One Lloyd run: (labels, inertia, centers, n_iter) as scikit-learn's."""
     n_clusters = centers.shape[0]
     labels_old = None
+    prepared = augment_queries(X, xp)  # X is fixed across iterations
     strict = False
     i = 0
     for i in range(max_iter):
-        labels, dist = _assign(X, centers, xp)
+        labels, dist = _assign(X, centers, xp, prepared)
         sums, totals = segment_sums(X, labels, w, n_clusters, xp)
         sums, totals = _relocate_empty(X, w, labels, dist, sums, totals, xp)
         new = sums / xp.where(totals == 0, xp.ones_like(totals), totals)[:, None]
@@ -199,7 +202,7 @@ def _lloyd(
     # A last E-step so that labels match the final centres (after strict
     # convergence they already do; scikit-learn skips it then).
     del strict
-    labels, dist = _assign(X, centers, xp)
+    labels, dist = _assign(X, centers, xp, prepared)
     inertia = float(xp.sum(dist * w))
     return labels, inertia, centers, i + 1
 

@@ -251,6 +251,16 @@ def segment_sums(
         totals = torch.zeros((n_segments,), dtype=X.dtype, device=dev)
         totals.index_add_(0, labels, weights)
         return sums, totals
+    if namespace_name(xp) == "numpy":
+        import numpy as np
+
+        # One bincount over (label, feature) pairs: no n×k one-hot matrix.
+        flat = (labels[:, None] * d + np.arange(d)).ravel()
+        sums = np.bincount(
+            flat, weights=(X * weights[:, None]).ravel(), minlength=n_segments * d
+        )
+        totals = np.bincount(labels, weights=weights, minlength=n_segments)
+        return sums.reshape(n_segments, d).astype(X.dtype), totals.astype(X.dtype)
     return segment_sums_standard(X, labels, weights, n_segments, xp)
 
 
@@ -262,9 +272,9 @@ def segment_sums_standard(
     dev = _dev(X)
     ids = xp.arange(n_segments, dtype=labels.dtype, device=dev)
     itemsize = int(xp.finfo(X.dtype).bits) // 8
-    step = max(
-        1, min(n, working_memory_bytes(xp, dev) // max(1, n_segments * itemsize * 2))
-    )
+    # Cache-sized one-hot blocks (~2**18 entries), never above the budget.
+    budget_rows = working_memory_bytes(xp, dev) // max(1, n_segments * itemsize * 2)
+    step = max(1, min(n, budget_rows, 2**18 // max(1, n_segments)))
     sums = xp.zeros((n_segments, d), dtype=X.dtype, device=dev)
     totals = xp.zeros((n_segments,), dtype=X.dtype, device=dev)
     for i in range(0, n, step):

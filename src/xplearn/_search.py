@@ -244,18 +244,9 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
             )
         return vals, idx
 
-    starts = range(0, n, rows)
-    if workers > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        from threadpoolctl import threadpool_limits
-
-        # numpy's selection (min, argpartition) is single-threaded: run query
-        # tiles on a pool, each with a one-thread BLAS, as scikit-learn does.
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as ex:
-            results = list(ex.map(tile, starts))
-    else:
-        results = [tile(i) for i in starts]
+    # numpy's selection (min, argpartition) is single-threaded: query tiles
+    # run on a pool, each with a one-thread BLAS, as scikit-learn does.
+    results: list[tuple[Any, Any]] = _map_tiles(tile, range(0, n, rows), xp, n)
     if len(results) == 1:
         return results[0]
     return (
@@ -334,3 +325,81 @@ def search_lazy(
     return xp.astype(both[:, :k], X.dtype), xp.astype(
         both[:, k:], index_dtype(xp, device_of(X))
     )
+
+
+def augment_queries(X: Any, xp: ModuleType) -> tuple[Any, Any]:
+    """``([−2·X, 1, 0…], ‖x‖²)`` for :func:`nearest_center`, built once per fit."""
+    d = X.shape[1]
+    pad = -(d + 1) % 8
+    ones = xp.ones((X.shape[0], 1 + pad), dtype=X.dtype, device=device_of(X))
+    return xp.concat([-2.0 * X, ones], axis=1), sq_row_norms(X, xp)
+
+
+def nearest_center(
+    X: Any, C: Any, xp: ModuleType, prepared: tuple[Any, Any] | None = None
+) -> tuple[Any, Any]:
+    """Find the nearest row of ``C`` for every row of ``X`` (the KMeans E-step).
+
+    Returns the labels and their exact squared distances.  One augmented GEMM
+    per cache-sized row tile gives ``‖c‖² − 2 x·c``; the argmin is the label
+    (the first minimum: ties go to the lower index).  Rows whose runner-up is
+    within the expansion's rounding of the winner are redone exactly, so the
+    labels equal an exact search's; the distance is ``Σ (x − c_label)²``.
+    ``prepared`` is :func:`augment_queries` of ``X``, reused across calls.
+    """
+    n, d = X.shape
+    k = C.shape[0]
+    dev = device_of(X)
+    Xa, XX = augment_queries(X, xp) if prepared is None else prepared
+    CC = sq_row_norms(C, xp)
+    pad = Xa.shape[1] - d - 1
+    Ca = xp.concat(
+        [C.T, CC[None, :], xp.zeros((pad, k), dtype=X.dtype, device=dev)], axis=0
+    )
+    slack = 2.0 * _tol(xp, X.dtype, d)
+    cc_max = xp.max(CC)
+    ix = index_dtype(xp, dev)
+    cols = xp.arange(k, dtype=ix, device=dev)
+    # Tiles of ~2**18 distances stay in cache between the GEMM and the argmin.
+    rows = max(1, min(n, 2**18 // max(k, 1)))
+
+    def tile(i: int) -> tuple[Any, Any]:
+        j = min(i + rows, n)
+        D = Xa[i:j, :] @ Ca
+        labels = xp.astype(xp.argmin(D, axis=1), ix)
+        if k > 1:
+            best = take_rows(D, labels[:, None], xp)[:, 0]
+            runner = xp.min(
+                xp.where(cols[None, :] == labels[:, None], xp.inf, D), axis=1
+            )
+            unsafe = runner - best <= slack * (XX[i:j] + cc_max)
+            if bool(xp.any(unsafe)):
+                budget = working_memory_bytes(xp, dev)
+                _, fi = _exact_rows(X[i:j, :][unsafe, :], C, 1, xp, budget)
+                labels = _replace_rows(labels[:, None], unsafe, fi, xp)[:, 0]
+        diff = X[i:j, :] - xp.take(C, labels, axis=0)
+        return labels, xp.sum(diff * diff, axis=1)
+
+    results: list[tuple[Any, Any]] = _map_tiles(tile, range(0, n, rows), xp, n)
+    if len(results) == 1:
+        return results[0]
+    return (
+        xp.concat([lab for lab, _ in results], axis=0),
+        xp.concat([dist for _, dist in results], axis=0),
+    )
+
+
+def _map_tiles(fn: Any, starts: range, xp: ModuleType, n: int) -> list[Any]:
+    """Return ``[fn(i) for i in starts]``, on a thread pool for numpy.
+
+    numpy's reductions are single-threaded; see :func:`_host_workers`.
+    """
+    workers = _host_workers(xp, n)
+    if workers > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as ex:
+            return list(ex.map(fn, starts))
+    return [fn(i) for i in starts]
