@@ -68,7 +68,12 @@ def sq_row_norms(X: Any, xp: ModuleType) -> Any:
 
 def take_rows(A: Any, idx: Any, xp: ModuleType) -> Any:
     """``A[i, idx[i, j]]`` for every i, j (``take_along_axis`` on axis 1)."""
-    if hasattr(xp, "take_along_axis"):
+    # take_along_axis is standard from 2024.12; array-api-strict set to an
+    # older version has the attribute but raises when it is called.
+    if (
+        hasattr(xp, "take_along_axis")
+        and getattr(xp, "__array_api_version__", "") >= "2024.12"
+    ):
         return xp.take_along_axis(A, idx, axis=1)
     # Standard before 2024.12: gather from the flattened array.
     n, m = A.shape

@@ -369,9 +369,10 @@ def nearest_center(
         labels = xp.astype(xp.argmin(D, axis=1), ix)
         if k > 1:
             best = take_rows(D, labels[:, None], xp)[:, 0]
-            runner = xp.min(
-                xp.where(cols[None, :] == labels[:, None], xp.inf, D), axis=1
-            )
+            # An array, not the scalar xp.inf: scalars in where() are only
+            # standard from 2024.12.
+            taken = cols[None, :] == labels[:, None]
+            runner = xp.min(xp.where(taken, xp.full_like(D, xp.inf), D), axis=1)
             unsafe = runner - best <= slack * (XX[i:j] + cc_max)
             if bool(xp.any(unsafe)):
                 budget = working_memory_bytes(xp, dev)
