@@ -177,7 +177,8 @@ def _redo_close_calls(
     unsafe = vals[:, -1] - sq_row_norms(Xq, xp) >= tau - margin
     if not bool(xp.any(unsafe)):
         return vals, idx
-    fv, fi = _exact_rows(Xq[unsafe, :], Y, k, xp, budget)
+    redo = xp.nonzero(unsafe)[0]  # a boolean mask must index alone (standard)
+    fv, fi = _exact_rows(xp.take(Xq, redo, axis=0), Y, k, xp, budget)
     return _replace_rows(vals, unsafe, fv, xp), _replace_rows(idx, unsafe, fi, xp)
 
 
@@ -376,7 +377,8 @@ def nearest_center(
             unsafe = runner - best <= slack * (XX[i:j] + cc_max)
             if bool(xp.any(unsafe)):
                 budget = working_memory_bytes(xp, dev)
-                _, fi = _exact_rows(X[i:j, :][unsafe, :], C, 1, xp, budget)
+                redo = xp.nonzero(unsafe)[0]  # a boolean mask must index alone
+                _, fi = _exact_rows(xp.take(X[i:j, :], redo, axis=0), C, 1, xp, budget)
                 labels = _replace_rows(labels[:, None], unsafe, fi, xp)[:, 0]
         diff = X[i:j, :] - xp.take(C, labels, axis=0)
         return labels, xp.sum(diff * diff, axis=1)

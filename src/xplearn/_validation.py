@@ -156,6 +156,50 @@ def check_array(
     return X
 
 
+def check_fit_input(estimator: Any, X: Any) -> tuple[Any, Any]:
+    """Validate ``X`` for an estimator's ``fit``: ``(Edge, X in compute form)``.
+
+    Our shape, dtype and finiteness checks, then scikit-learn's
+    ``n_features_in_``/``feature_names_in_`` bookkeeping (which does not
+    convert).  dask input is gathered on the host for now (TODO(#5): keep it
+    distributed), so the fitted state is numpy there.
+    """
+    from sklearn.utils.validation import validate_data
+
+    from ._convert import to_numpy
+    from ._dispatch import Edge
+    from ._namespace import is_lazy
+
+    edge, Xc = Edge.of(X)
+    Xc = check_array(Xc, edge.xp)
+    validate_data(estimator, X, skip_check_array=True, reset=True)
+    if is_lazy(edge.xp):
+        edge, Xc = Edge.of(to_numpy(Xc))
+    return edge, Xc
+
+
+def check_query(estimator: Any, X: Any, fitted: Any) -> tuple[Any, Any]:
+    """Validate ``X`` against a fitted estimator, computing where ``fitted`` is.
+
+    Returns an Edge that answers in ``X``'s framework and device but computes
+    in the namespace and device of the fitted array ``fitted``, and ``X``
+    moved there in ``fitted``'s dtype.  Checks, in order: shape, dtype and
+    finiteness, then the feature count and names seen at fit time.
+    """
+    from sklearn.utils.validation import validate_data
+
+    from ._dispatch import Edge
+
+    fit_edge, F = Edge.of(fitted)
+    edge, Xc = Edge.of(X)
+    Xc = check_array(Xc, edge.xp)
+    validate_data(estimator, X, skip_check_array=True, reset=False)
+    edge, Xc = edge.computing_in(Xc, fit_edge.xp, fit_edge.device)
+    if Xc.dtype != F.dtype:
+        Xc = edge.xp.astype(Xc, F.dtype)
+    return edge, Xc
+
+
 def check_non_empty(X: Any, name: str = "X") -> None:
     """Raise ``ValueError`` for 0 samples or 0 features."""
     n_samples, n_features = X.shape
@@ -210,6 +254,7 @@ def check_n_features(
 __all__ = [
     "check_array",
     "check_finite",
+    "check_fit_input",
     "check_n_features",
     "check_non_empty",
     "compute_dtype",

@@ -27,7 +27,6 @@ from typing import Any
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.base import ClassNamePrefixFeaturesOutMixin as _NamesOut
 
-from ._convert import to_numpy
 from ._dispatch import Edge
 from ._kmeans import (
     _assign,
@@ -41,9 +40,9 @@ from ._kmeans import (
     _same_clustering,
     _tolerance,
 )
-from ._namespace import device_of, is_lazy
+from ._namespace import device_of
 from ._primitives import segment_sums, sq_row_norms
-from ._validation import check_array
+from ._validation import check_array, check_fit_input, check_query
 
 
 def kmeans_plusplus(
@@ -253,18 +252,9 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         -------
         self : KMeans
         """
-        from sklearn.utils.validation import validate_data
-
         n_init = self._check_params()
-        edge, Xc = Edge.of(X)
+        edge, Xc = check_fit_input(self, X)
         xp = edge.xp
-        Xc = check_array(Xc, xp)
-        validate_data(self, X, skip_check_array=True, reset=True)
-        if is_lazy(xp):
-            # TODO(#5): distributed Lloyd steps for dask; the data is gathered
-            # on the host for now.
-            edge, Xc = Edge.of(to_numpy(Xc))
-            xp = edge.xp
         _check_n_clusters(self.n_clusters, Xc.shape[0])
         w = _check_sample_weight(sample_weight, edge, Xc.shape[0], Xc.dtype)
         tol = _tolerance(Xc, self.tol, xp)
@@ -309,16 +299,10 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         return self
 
     def _query(self, X: Any) -> tuple[Edge, Any]:
-        from sklearn.utils.validation import check_is_fitted, validate_data
+        from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "cluster_centers_")
-        fit_edge, C = Edge.of(self.cluster_centers_)
-        edge, Xc = Edge.of(X)
-        Xc = check_array(Xc, edge.xp)
-        validate_data(self, X, skip_check_array=True, reset=False)
-        edge, Xc = edge.computing_in(Xc, fit_edge.xp, fit_edge.device)
-        if Xc.dtype != C.dtype:
-            Xc = edge.xp.astype(Xc, C.dtype)
+        edge, Xc = check_query(self, X, self.cluster_centers_)
         return edge, Xc
 
     def predict(self, X: Any) -> Any:
@@ -723,18 +707,10 @@ class MiniBatchKMeans(KMeans):
     def _validated(
         self, X: Any, sample_weight: Any, *, reset: bool
     ) -> tuple[Edge, Any, Any]:
-        from sklearn.utils.validation import validate_data
-
-        edge, Xc = Edge.of(X)
-        Xc = check_array(Xc, edge.xp)
-        validate_data(self, X, skip_check_array=True, reset=reset)
-        if is_lazy(edge.xp):
-            edge, Xc = Edge.of(to_numpy(Xc))  # TODO(#5): distributed steps for dask
-        if not reset:
-            fit_edge, C = Edge.of(self.cluster_centers_)
-            edge, Xc = edge.computing_in(Xc, fit_edge.xp, fit_edge.device)
-            if Xc.dtype != C.dtype:
-                Xc = edge.xp.astype(Xc, C.dtype)
+        if reset:
+            edge, Xc = check_fit_input(self, X)
+        else:
+            edge, Xc = check_query(self, X, self.cluster_centers_)
         w = _check_sample_weight(sample_weight, edge, Xc.shape[0], Xc.dtype)
         return edge, Xc, w
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._dispatch import Edge
 from ._namespace import is_lazy
@@ -131,6 +131,40 @@ def _pairwise(
     return D
 
 
+class Pair(NamedTuple):
+    """Validated inputs of a distance computation between ``X`` and ``Y``."""
+
+    edge: Edge
+    X: Any
+    Y: Any
+    metric: str
+    p: float
+    out_dtype: Any
+
+
+def prepare_pair(X: Any, Y: Any, metric: Any, kwds: dict[str, Any]) -> Pair:
+    """Check the metric, then ``X`` (which decides) and ``Y`` (which follows).
+
+    ``Y=None`` means ``X`` itself; ``Y`` is cast to ``X``'s compute dtype.
+    The feature counts are the caller's to compare (the wording differs).
+    """
+    unknown = set(kwds) - {"p"}
+    if unknown:
+        msg = f"Unexpected keyword argument(s) {sorted(unknown)}; only p is accepted."
+        raise TypeError(msg)
+    name, p = check_metric(metric, kwds.get("p"))
+    edge, Xc = Edge.of(X)
+    xp = edge.xp
+    in_dtype = Xc.dtype
+    Xc = check_array(Xc, xp)
+    Yc = (
+        Xc
+        if Y is None
+        else check_array(edge.follow(Y, "Y"), xp, name="Y", dtype=Xc.dtype)
+    )
+    return Pair(edge, Xc, Yc, name, p, result_dtype(xp, in_dtype, Xc.dtype))
+
+
 def pairwise_distances(
     X: Any, Y: Any = None, *, metric: str = "euclidean", **kwds: Any
 ) -> Any:
@@ -171,21 +205,8 @@ def pairwise_distances(
     array([[0., 5.],
            [5., 0.]])
     """
-    unknown = set(kwds) - {"p"}
-    if unknown:
-        msg = f"Unexpected keyword argument(s) {sorted(unknown)}; only p is accepted."
-        raise TypeError(msg)
-    name, p = check_metric(metric, kwds.get("p"))
-    edge, Xc = Edge.of(X)
+    edge, Xc, Yc, name, p, out_dtype = prepare_pair(X, Y, metric, kwds)
     xp = edge.xp
-    in_dtype = Xc.dtype
-    Xc = check_array(Xc, xp)
-    out_dtype = result_dtype(xp, in_dtype, Xc.dtype)
-    Yc = (
-        Xc
-        if Y is None
-        else check_array(edge.follow(Y, "Y"), xp, name="Y", dtype=Xc.dtype)
-    )
     check_n_features(Yc, Xc.shape[1], "Y", by="X")
     if is_lazy(xp):
         D = _pairwise_lazy(Xc, Yc, name, p, xp, same=Y is None)

@@ -18,8 +18,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from ._dispatch import Edge
 from ._namespace import device_of, is_lazy
 from ._search import search, search_lazy
-from ._validation import check_array, check_n_features, result_dtype
-from .metrics import check_metric
+from ._validation import (
+    check_fit_input,
+    check_n_features,
+    check_query,
+)
+from .metrics import check_metric, prepare_pair
 
 
 def check_n_neighbors(n_neighbors: Any, n_samples_fit: int) -> int:
@@ -105,27 +109,14 @@ def kneighbors(
     >>> dist.round(2)
     array([[0.1, 0.9]])
     """
-    unknown = set(kwds) - {"p"}
-    if unknown:
-        msg = f"Unexpected keyword argument(s) {sorted(unknown)}; only p is accepted."
-        raise TypeError(msg)
-    name, p = check_metric(metric, kwds.get("p"))
-    edge, Xc = Edge.of(X)
+    edge, Xc, Yc, name, p, out_dtype = prepare_pair(X, Y, metric, kwds)
     xp = edge.xp
-    in_dtype = Xc.dtype
-    Xc = check_array(Xc, xp)
-    Yc = (
-        Xc
-        if Y is None
-        else check_array(edge.follow(Y, "Y"), xp, name="Y", dtype=Xc.dtype)
-    )
     check_n_features(Xc, Yc.shape[1], "X", by="Y")
     k = check_n_neighbors(n_neighbors, Yc.shape[0])
     if is_lazy(xp):
         dist, ind = search_lazy(Xc, Yc, k, name, p, xp)
     else:
         dist, ind = search(Xc, Yc, k, name, p, xp)
-    out_dtype = result_dtype(xp, in_dtype, Xc.dtype)
     if dist.dtype != out_dtype:
         dist = xp.astype(dist, out_dtype)
     return edge.to_caller((dist, ind) if return_distance else ind)
@@ -190,18 +181,8 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         return check_metric(self.metric, p if self.metric == "minkowski" else None)
 
     def _fit_state(self, X: Any) -> tuple[Edge, Any]:
-        from sklearn.utils.validation import validate_data
-
         name, p = self._metric()
-        edge, Xc = Edge.of(X)
-        Xc = check_array(Xc, edge.xp)
-        validate_data(self, X, skip_check_array=True, reset=True)
-        if is_lazy(edge.xp):
-            # TODO(#4): keep dask fit data distributed; for now the estimators
-            # gather it once on the host and answer dask queries as dask.
-            from ._convert import to_numpy
-
-            edge, Xc = Edge.of(to_numpy(Xc))
+        edge, Xc = check_fit_input(self, X)
         self._fit_X = Xc
         self.n_samples_fit_ = int(Xc.shape[0])
         self.effective_metric_ = name
@@ -213,16 +194,10 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
 
     def _query(self, X: Any) -> tuple[Edge, Any]:
         """Edge answering in X's framework, computing where the fit data is."""
-        from sklearn.utils.validation import check_is_fitted, validate_data
+        from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "_fit_X")
-        fit_edge, fit_X = Edge.of(self._fit_X)
-        edge, Xc = Edge.of(X)
-        Xc = check_array(Xc, edge.xp)
-        validate_data(self, X, skip_check_array=True, reset=False)
-        edge, Xc = edge.computing_in(Xc, fit_edge.xp, fit_edge.device)
-        if Xc.dtype != fit_X.dtype:
-            Xc = edge.xp.astype(Xc, fit_X.dtype)
+        edge, Xc = check_query(self, X, self._fit_X)
         return edge, Xc
 
     # -- neighbours ----------------------------------------------------------
@@ -497,6 +472,33 @@ def _csr(dist: Any, ind: Any, n_cols: int, mode: str) -> Any:
     )
 
 
+class _SupervisedNeighbors(_NeighborsBase):
+    """Shared constructor of the classifier and the regressor (``weights``)."""
+
+    def __init__(
+        self,
+        n_neighbors: int = 5,
+        *,
+        weights: Any = "uniform",
+        algorithm: str = "auto",
+        leaf_size: int = 30,
+        p: float = 2,
+        metric: str = "minkowski",
+        metric_params: dict[str, Any] | None = None,
+        n_jobs: int | None = None,
+    ) -> None:
+        super().__init__(
+            n_neighbors=n_neighbors,
+            algorithm=algorithm,
+            leaf_size=leaf_size,
+            metric=metric,
+            p=p,
+            metric_params=metric_params,
+            n_jobs=n_jobs,
+        )
+        self.weights = weights
+
+
 class NearestNeighbors(_NeighborsBase):
     """Unsupervised nearest neighbours on any backend (scikit-learn's API).
 
@@ -555,7 +557,7 @@ class NearestNeighbors(_NeighborsBase):
         return self
 
 
-class KNeighborsClassifier(ClassifierMixin, _NeighborsBase):  # type: ignore[misc]
+class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: ignore[misc]
     """k-nearest-neighbours vote on any backend (scikit-learn's API).
 
     Parameters
@@ -595,29 +597,6 @@ class KNeighborsClassifier(ClassifierMixin, _NeighborsBase):  # type: ignore[mis
     >>> clf.predict(np.array([[0.5], [4.5]]))
     array(['a', 'b'], dtype='<U1')
     """
-
-    def __init__(
-        self,
-        n_neighbors: int = 5,
-        *,
-        weights: Any = "uniform",
-        algorithm: str = "auto",
-        leaf_size: int = 30,
-        p: float = 2,
-        metric: str = "minkowski",
-        metric_params: dict[str, Any] | None = None,
-        n_jobs: int | None = None,
-    ) -> None:
-        super().__init__(
-            n_neighbors=n_neighbors,
-            algorithm=algorithm,
-            leaf_size=leaf_size,
-            metric=metric,
-            p=p,
-            metric_params=metric_params,
-            n_jobs=n_jobs,
-        )
-        self.weights = weights
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -755,7 +734,7 @@ class KNeighborsClassifier(ClassifierMixin, _NeighborsBase):  # type: ignore[mis
         )
 
 
-class KNeighborsRegressor(RegressorMixin, _NeighborsBase):  # type: ignore[misc]
+class KNeighborsRegressor(RegressorMixin, _SupervisedNeighbors):  # type: ignore[misc]
     """k-nearest-neighbours regression on any backend (scikit-learn's API).
 
     Parameters
@@ -785,29 +764,6 @@ class KNeighborsRegressor(RegressorMixin, _NeighborsBase):  # type: ignore[misc]
     >>> KNeighborsRegressor(n_neighbors=2).fit(X, [0.0, 0.0, 1.0, 1.0]).predict(X[:1])
     array([0.])
     """
-
-    def __init__(
-        self,
-        n_neighbors: int = 5,
-        *,
-        weights: Any = "uniform",
-        algorithm: str = "auto",
-        leaf_size: int = 30,
-        p: float = 2,
-        metric: str = "minkowski",
-        metric_params: dict[str, Any] | None = None,
-        n_jobs: int | None = None,
-    ) -> None:
-        super().__init__(
-            n_neighbors=n_neighbors,
-            algorithm=algorithm,
-            leaf_size=leaf_size,
-            metric=metric,
-            p=p,
-            metric_params=metric_params,
-            n_jobs=n_jobs,
-        )
-        self.weights = weights
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
