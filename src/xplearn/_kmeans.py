@@ -175,7 +175,6 @@ def _lloyd(
     n_clusters = centers.shape[0]
     labels_old = None
     prepared = augment_queries(X, xp)  # X is fixed across iterations
-    strict = False
     i = 0
     for i in range(max_iter):
         labels, dist = _assign(X, centers, xp, prepared)
@@ -189,7 +188,6 @@ def _lloyd(
         if labels_old is not None and bool(xp.all(labels == labels_old)):
             if verbose:
                 print(f"Converged at iteration {i}: strict convergence.")
-            strict = True
             break
         if shift <= tol:
             if verbose:
@@ -201,7 +199,6 @@ def _lloyd(
         labels_old = labels
     # A last E-step so that labels match the final centres (after strict
     # convergence they already do; scikit-learn skips it then).
-    del strict
     labels, dist = _assign(X, centers, xp, prepared)
     inertia = float(xp.sum(dist * w))
     return labels, inertia, centers, i + 1

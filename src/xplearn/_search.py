@@ -247,13 +247,7 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
 
     # numpy's selection (min, argpartition) is single-threaded: query tiles
     # run on a pool, each with a one-thread BLAS, as scikit-learn does.
-    results: list[tuple[Any, Any]] = _map_tiles(tile, range(0, n, rows), xp, n)
-    if len(results) == 1:
-        return results[0]
-    return (
-        xp.concat([v for v, _ in results], axis=0),
-        xp.concat([i for _, i in results], axis=0),
-    )
+    return _map_tiles(tile, range(0, n, rows), xp, n)
 
 
 def _host_workers(xp: ModuleType, n: int) -> int:
@@ -383,19 +377,14 @@ def nearest_center(
         diff = X[i:j, :] - xp.take(C, labels, axis=0)
         return labels, xp.sum(diff * diff, axis=1)
 
-    results: list[tuple[Any, Any]] = _map_tiles(tile, range(0, n, rows), xp, n)
-    if len(results) == 1:
-        return results[0]
-    return (
-        xp.concat([lab for lab, _ in results], axis=0),
-        xp.concat([dist for _, dist in results], axis=0),
-    )
+    return _map_tiles(tile, range(0, n, rows), xp, n)
 
 
-def _map_tiles(fn: Any, starts: range, xp: ModuleType, n: int) -> list[Any]:
-    """Return ``[fn(i) for i in starts]``, on a thread pool for numpy.
+def _map_tiles(fn: Any, starts: range, xp: ModuleType, n: int) -> tuple[Any, Any]:
+    """Run ``fn`` (one row tile → a pair of arrays) on every tile, concatenated.
 
-    numpy's reductions are single-threaded; see :func:`_host_workers`.
+    numpy's reductions are single-threaded, so for numpy the tiles run on a
+    thread pool with a one-thread BLAS each (see :func:`_host_workers`).
     """
     workers = _host_workers(xp, n)
     if workers > 1 and len(starts) > 1:
@@ -404,5 +393,13 @@ def _map_tiles(fn: Any, starts: range, xp: ModuleType, n: int) -> list[Any]:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as ex:
-            return list(ex.map(fn, starts))
-    return [fn(i) for i in starts]
+            results = list(ex.map(fn, starts))
+    else:
+        results = [fn(i) for i in starts]
+    if len(results) == 1:
+        first: tuple[Any, Any] = results[0]
+        return first
+    return (
+        xp.concat([a for a, _ in results], axis=0),
+        xp.concat([b for _, b in results], axis=0),
+    )

@@ -10,13 +10,15 @@ xplearn`` does not import this module.
 
 from __future__ import annotations
 
+import numbers
 import operator
 from typing import Any
 
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from ._convert import to_namespace
 from ._dispatch import Edge
-from ._namespace import device_of, is_lazy
+from ._namespace import backend_name, device_of, is_lazy
 from ._search import search, search_lazy
 from ._validation import (
     check_fit_input,
@@ -187,7 +189,8 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         self.n_samples_fit_ = int(Xc.shape[0])
         self.effective_metric_ = name
         self.effective_metric_params_ = {"p": p} if name == "minkowski" else {}
-        if isinstance(self.n_neighbors, int | _np_integer()) and self.n_neighbors < 1:
+        k: object = self.n_neighbors
+        if isinstance(k, numbers.Integral) and int(k) < 1:
             msg = f"Expected n_neighbors > 0. Got {self.n_neighbors}"
             raise ValueError(msg)
         return edge, Xc
@@ -347,8 +350,12 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             if sort_results:
                 order = np.lexsort((idx, d))
                 idx, d = idx[order], d[order]
-            dists.append(edge.to_caller(_to_namespace_np(d, xp, Xc)))
-            inds.append(edge.to_caller(_to_namespace_np(idx.astype(np.int64), xp, Xc)))
+            dists.append(edge.to_caller(to_namespace(d, xp, device=device_of(Xc))))
+            inds.append(
+                edge.to_caller(
+                    to_namespace(idx.astype(np.int64), xp, device=device_of(Xc))
+                )
+            )
         out_d, out_i = (
             np.empty(len(dists), dtype=object),
             np.empty(len(inds), dtype=object),
@@ -405,12 +412,6 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         )
 
 
-def _np_integer() -> type:
-    import numpy as np
-
-    return np.integer
-
-
 def _pairwise_compute(X: Any, Y: Any, metric: str, p: float, xp: Any) -> Any:
     """All distances, on compute arrays (chunked; see ``metrics``)."""
     from .metrics import _pairwise
@@ -428,13 +429,6 @@ def _exact_euclidean_host(X: Any, Y: Any, D: Any, r: float) -> Any:
         D = D.copy()
         D[i, j] = np.sqrt(((X[i].astype(np.float64) - Y[j]) ** 2).sum(axis=1))
     return D
-
-
-def _to_namespace_np(a: Any, xp: Any, like: Any) -> Any:
-    """Move a small host result to the compute namespace/device of ``like``."""
-    from ._convert import to_namespace
-
-    return to_namespace(a, xp, device=device_of(like))
 
 
 def _csr(dist: Any, ind: Any, n_cols: int, mode: str) -> Any:
@@ -636,11 +630,7 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: igno
         dist, ind = self._search(Xc, k, xp, exclude_self=False)
         w = neighbor_weights(dist, self.weights, xp)
         classes = self.classes_ if self.outputs_2d_ else [self.classes_]
-        codes = (
-            _to_namespace_np(self._y, xp, ind)
-            if _namespace_differs(self._y, xp)
-            else self._y
-        )
+        codes = to_namespace(self._y, xp, device=device_of(ind))
         votes = [
             class_votes(codes[:, j], ind, w, int(c.shape[0]), xp, dist.dtype)
             for j, c in enumerate(classes)
@@ -675,7 +665,7 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: igno
         if not self.outputs_2d_:
             return edge.to_caller(preds[0])
         if any(
-            _backend_name_of(p) == "numpy" and p.dtype.kind not in "biuf" for p in preds
+            backend_name(p) == "numpy" and p.dtype.kind not in "biuf" for p in preds
         ):
             from ._convert import to_numpy
 
@@ -721,17 +711,7 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: igno
         """
         from sklearn.metrics import accuracy_score
 
-        from ._convert import to_numpy
-
-        return float(
-            accuracy_score(
-                to_numpy(y),
-                to_numpy(self.predict(X)),
-                sample_weight=None
-                if sample_weight is None
-                else to_numpy(sample_weight),
-            )
-        )
+        return _host_score(accuracy_score, y, self.predict(X), sample_weight)
 
 
 class KNeighborsRegressor(RegressorMixin, _SupervisedNeighbors):  # type: ignore[misc]
@@ -812,11 +792,7 @@ class KNeighborsRegressor(RegressorMixin, _SupervisedNeighbors):  # type: ignore
         k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_)
         xp = edge.xp
         dist, ind = self._search(Xc, k, xp, exclude_self=False)
-        Y = (
-            _to_namespace_np(self._y, xp, ind)
-            if _namespace_differs(self._y, xp)
-            else self._y
-        )
+        Y = to_namespace(self._y, xp, device=device_of(ind))
         n, n_out = ind.shape[0], Y.shape[1]
         neigh = xp.reshape(xp.take(Y, xp.reshape(ind, (-1,)), axis=0), (n, k, n_out))
         w = neighbor_weights(dist, self.weights, xp)
@@ -845,17 +821,7 @@ class KNeighborsRegressor(RegressorMixin, _SupervisedNeighbors):  # type: ignore
         """
         from sklearn.metrics import r2_score
 
-        from ._convert import to_numpy
-
-        return float(
-            r2_score(
-                to_numpy(y),
-                to_numpy(self.predict(X)),
-                sample_weight=None
-                if sample_weight is None
-                else to_numpy(sample_weight),
-            )
-        )
+        return _host_score(r2_score, y, self.predict(X), sample_weight)
 
 
 def _check_weights(weights: Any) -> None:
@@ -865,13 +831,9 @@ def _check_weights(weights: Any) -> None:
         raise ValueError(msg)
 
 
-def _namespace_differs(a: Any, xp: Any) -> bool:
-    from ._namespace import backend_name, namespace_name
+def _host_score(metric: Any, y: Any, pred: Any, sample_weight: Any) -> float:
+    """Compute a scikit-learn metric on host copies (a score is one float anyway)."""
+    from ._convert import to_numpy
 
-    return backend_name(a) != namespace_name(xp)
-
-
-def _backend_name_of(x: Any) -> str | None:
-    from ._namespace import backend_name
-
-    return backend_name(x)
+    w = None if sample_weight is None else to_numpy(sample_weight)
+    return float(metric(to_numpy(y), to_numpy(pred), sample_weight=w))
