@@ -54,14 +54,17 @@ def _init(X, k):
     return X[np.random.default_rng(0).choice(len(X), k, replace=False)]
 
 
+@pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
 @pytest.mark.parametrize("data", list(DATA))
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-def test_same_init_equals_sklearn(backend, data, weighted) -> None:
+def test_same_init_equals_sklearn(backend, data, weighted, algorithm) -> None:
     X = DATA[data]
     init = _init(X, 8)
     w = np.random.default_rng(1).uniform(0.5, 2.0, len(X)) if weighted else None
+    # The bounds of "elkan" skip work, never change the answer: both
+    # algorithms must give scikit-learn's Lloyd result.
     ref = skc.KMeans(8, init=init, n_init=1).fit(X, sample_weight=w)
-    km = KMeans(8, init=backend.asarray(init), n_init=1).fit(
+    km = KMeans(8, init=backend.asarray(init), n_init=1, algorithm=algorithm).fit(
         backend.asarray(X), sample_weight=None if w is None else backend.asarray(w)
     )
     assert_in_backend(km.labels_, fitted(backend))
@@ -105,13 +108,15 @@ def test_random_init_and_n_init(backend) -> None:
     assert km.inertia_ == pytest.approx(ref.inertia_, rel=1e-7)
 
 
-def test_empty_cluster_is_relocated(backend) -> None:
+@pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
+def test_empty_cluster_is_relocated(backend, algorithm) -> None:
     """A centre far from every point gets no point: it must move to the
     farthest point, never stay put, go to the origin or become NaN."""
     X = np.concatenate([np.full((20, 2), 5.0), np.full((20, 2), 10.0)])
     X += np.random.default_rng(0).normal(scale=0.1, size=X.shape)
     init = np.array([[5.0, 5.0], [10.0, 10.0], [-100.0, -100.0]])
-    km = KMeans(3, init=backend.asarray(init), n_init=1).fit(backend.asarray(X))
+    km = KMeans(3, init=backend.asarray(init), n_init=1, algorithm=algorithm)
+    km.fit(backend.asarray(X))
     C = xplearn.to_numpy(km.cluster_centers_)
     assert np.all(np.isfinite(C))
     assert not np.any(np.all(np.isclose(C, 0.0), axis=1))
@@ -119,6 +124,38 @@ def test_empty_cluster_is_relocated(backend) -> None:
     assert len(np.unique(xplearn.to_numpy(km.labels_))) == 3
     ref = skc.KMeans(3, init=init, n_init=1).fit(X)
     assert km.inertia_ == pytest.approx(ref.inertia_, rel=1e-7)
+
+
+def test_elkan_skips_points_that_cannot_move(backend, monkeypatch) -> None:
+    """The bounds are real: after the first iterations only a fraction of the
+    points is searched, and the answer is still Lloyd's, in float32 too."""
+    from xplearn import _lloyd
+
+    X, _ = make_blobs(n_samples=3000, n_features=8, centers=12, random_state=1)
+    X = X.astype(np.float32)
+    init = _init(X, 12)
+    searched = []
+    real = _lloyd._nearest_two
+
+    def counting(data, rows, *args):
+        searched.append(int(rows.shape[0]))
+        return real(data, rows, *args)
+
+    monkeypatch.setattr(_lloyd, "_nearest_two", counting)
+    fit = {"init": backend.asarray(init), "n_init": 1, "tol": 0.0}
+    km = KMeans(12, algorithm="elkan", **fit).fit(backend.asarray(X))
+    if backend.name == "jax":
+        assert searched == []  # jax runs Lloyd's iterations (shapes stay fixed)
+    else:
+        assert searched[0] == len(X)  # the first search sees every point
+        assert sum(searched) < 0.5 * len(X) * len(searched)
+    ref = KMeans(12, algorithm="lloyd", **fit).fit(backend.asarray(X))
+    assert_in_backend(km.cluster_centers_, fitted(backend), "float32")
+    np.testing.assert_array_equal(
+        xplearn.to_numpy(km.labels_), xplearn.to_numpy(ref.labels_)
+    )
+    assert km.n_iter_ == ref.n_iter_
+    assert km.inertia_ == pytest.approx(ref.inertia_, rel=1e-5)
 
 
 def test_init_array_not_aliased(backend) -> None:

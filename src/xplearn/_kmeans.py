@@ -1,4 +1,4 @@
-"""Lloyd iterations, k-means++ and the shared KMeans checks, against ``xp``.
+"""k-means++, the empty-cluster rule and the shared KMeans checks, against ``xp``.
 
 The private half of ``cluster``: functions that take validated compute
 arrays and ``xp``.  Random numbers are drawn on the host with numpy (a
@@ -14,8 +14,8 @@ from typing import Any
 from ._convert import to_numpy
 from ._dispatch import Edge
 from ._namespace import device_of
-from ._primitives import segment_sums, sq_row_norms
-from ._search import augment_queries, nearest_center
+from ._primitives import sq_row_norms
+from ._search import nearest_center
 
 
 def _check_random_state(random_state: Any) -> Any:
@@ -160,48 +160,6 @@ def _relocate_empty(
         xp.asarray(sums_h.astype(to_numpy(sums).dtype), device=dev),
         xp.asarray(totals_h.astype(to_numpy(totals).dtype), device=dev),
     )
-
-
-def _lloyd(
-    X: Any,
-    w: Any,
-    centers: Any,
-    max_iter: int,
-    tol: float,
-    verbose: int,
-    xp: ModuleType,
-) -> tuple[Any, float, Any, int]:
-    """One Lloyd run: (labels, inertia, centers, n_iter) as scikit-learn's."""
-    n_clusters = centers.shape[0]
-    labels_old = None
-    prepared = augment_queries(X, xp)  # X is fixed across iterations
-    i = 0
-    for i in range(max_iter):
-        labels, dist = _assign(X, centers, xp, prepared)
-        sums, totals = segment_sums(X, labels, w, n_clusters, xp)
-        sums, totals = _relocate_empty(X, w, labels, dist, sums, totals, xp)
-        new = sums / xp.where(totals == 0, xp.ones_like(totals), totals)[:, None]
-        if verbose:
-            print(f"Iteration {i}, inertia {float(xp.sum(dist * w))}.")
-        shift = float(xp.sum((new - centers) ** 2))
-        centers = new
-        if labels_old is not None and bool(xp.all(labels == labels_old)):
-            if verbose:
-                print(f"Converged at iteration {i}: strict convergence.")
-            break
-        if shift <= tol:
-            if verbose:
-                print(
-                    f"Converged at iteration {i}: center shift {shift} within "
-                    f"tolerance {tol}."
-                )
-            break
-        labels_old = labels
-    # A last E-step so that labels match the final centres (after strict
-    # convergence they already do; scikit-learn skips it then).
-    labels, dist = _assign(X, centers, xp, prepared)
-    inertia = float(xp.sum(dist * w))
-    return labels, inertia, centers, i + 1
 
 
 def _tolerance(X: Any, tol: float, xp: ModuleType) -> float:

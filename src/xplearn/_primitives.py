@@ -244,14 +244,18 @@ def segment_sums(
 
     Returns ``(sums (n_segments, d), totals (n_segments,))`` with
     ``sums[j] = Σ_{labels[i] = j} weights[i]·X[i]``.  torch scatters with
-    ``index_add_``; the standard body multiplies a weighted one-hot matrix by
-    ``X`` in cache-sized row chunks.  (For numpy that one-hot product, 49 ms
-    at 200 000 × 32 with 64 segments here, beat a flattened ``bincount``,
-    80 ms, and sort + ``reduceat``, 147 ms.)
+    ``index_add_``; numpy multiplies by the transposed one-hot matrix in
+    scipy's sparse form (one scatter-add pass: 6 ms at 200 000 × 32 with 64
+    segments here, against 49 ms for the dense one-hot product, 80 ms for a
+    flattened ``bincount`` and 147 ms for sort + ``reduceat``); the standard
+    body multiplies a weighted one-hot matrix by ``X`` in cache-sized chunks.
     """
     d = X.shape[1]
     dev = _dev(X)
-    if namespace_name(xp) == "torch":
+    name = namespace_name(xp)
+    if name == "numpy":
+        return _segment_sums_numpy(X, labels, weights, n_segments)
+    if name == "torch":
         torch = sys.modules["torch"]
         sums = torch.zeros((n_segments, d), dtype=X.dtype, device=dev)
         sums.index_add_(0, labels, X * weights[:, None])
@@ -259,6 +263,33 @@ def segment_sums(
         totals.index_add_(0, labels, weights)
         return sums, totals
     return segment_sums_standard(X, labels, weights, n_segments, xp)
+
+
+def segment_weights(labels: Any, weights: Any, n_segments: int, xp: ModuleType) -> Any:
+    """Sum the weights per label: the ``totals`` of :func:`segment_sums` alone."""
+    if namespace_name(xp) == "numpy":
+        import numpy as np
+
+        totals = np.bincount(labels, weights=weights, minlength=n_segments)
+        return totals.astype(weights.dtype, copy=False)
+    column = xp.reshape(weights, (-1, 1))
+    return segment_sums(column, labels, xp.ones_like(weights), n_segments, xp)[0][:, 0]
+
+
+def _segment_sums_numpy(
+    X: Any, labels: Any, weights: Any, n_segments: int
+) -> tuple[Any, Any]:
+    """Compute :func:`segment_sums` for numpy: a sparse one-hot matrix product."""
+    import numpy as np
+    from scipy import sparse
+
+    n = X.shape[0]
+    onehot = sparse.csr_array(
+        (weights, labels, np.arange(n + 1)), shape=(n, n_segments)
+    )
+    sums = np.asarray(onehot.T @ X, dtype=X.dtype)
+    totals = np.bincount(labels, weights=weights, minlength=n_segments)
+    return sums, totals.astype(X.dtype, copy=False)
 
 
 def segment_sums_standard(

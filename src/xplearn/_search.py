@@ -330,6 +330,18 @@ def augment_queries(X: Any, xp: ModuleType) -> tuple[Any, Any]:
     return xp.concat([-2.0 * X, ones], axis=1), sq_row_norms(X, xp)
 
 
+def augment_centers(C: Any, width: int, xp: ModuleType) -> tuple[Any, Any]:
+    """``([Cᵀ; ‖c‖²; 0…], ‖c‖²)``: the right operand matching ``augment_queries``.
+
+    ``width`` is the augmented queries' column count, so ``Xa @ Ca`` is
+    ``‖c‖² − 2 x·c`` for every pair.
+    """
+    k, d = C.shape
+    CC = sq_row_norms(C, xp)
+    zeros = xp.zeros((width - d - 1, k), dtype=C.dtype, device=device_of(C))
+    return xp.concat([C.T, CC[None, :], zeros], axis=0), CC
+
+
 def nearest_center(
     X: Any, C: Any, xp: ModuleType, prepared: tuple[Any, Any] | None = None
 ) -> tuple[Any, Any]:
@@ -346,11 +358,7 @@ def nearest_center(
     k = C.shape[0]
     dev = device_of(X)
     Xa, XX = augment_queries(X, xp) if prepared is None else prepared
-    CC = sq_row_norms(C, xp)
-    pad = Xa.shape[1] - d - 1
-    Ca = xp.concat(
-        [C.T, CC[None, :], xp.zeros((pad, k), dtype=X.dtype, device=dev)], axis=0
-    )
+    Ca, CC = augment_centers(C, Xa.shape[1], xp)
     slack = 2.0 * _tol(xp, X.dtype, d)
     cc_max = xp.max(CC)
     ix = index_dtype(xp, dev)
@@ -388,12 +396,8 @@ def _map_tiles(fn: Any, starts: range, xp: ModuleType, n: int) -> tuple[Any, Any
     """
     workers = _host_workers(xp, n)
     if workers > 1 and len(starts) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as ex:
-            results = list(ex.map(fn, starts))
+        with _one_blas_thread():
+            results = list(_pool(workers).map(fn, starts))
     else:
         results = [fn(i) for i in starts]
     if len(results) == 1:
@@ -403,3 +407,49 @@ def _map_tiles(fn: Any, starts: range, xp: ModuleType, n: int) -> tuple[Any, Any
         xp.concat([a for a, _ in results], axis=0),
         xp.concat([b for _, b in results], axis=0),
     )
+
+
+def on_host_threads(fn: Any, n: int, workers: int) -> list[Any]:
+    """``fn(lo, hi)`` on ``workers`` contiguous shares of ``range(n)``, in order.
+
+    The shares run on a thread pool with a one-thread BLAS each, as the
+    query tiles of :func:`_map_tiles` do; one worker runs ``fn(0, n)`` here.
+    """
+    if workers <= 1 or n < 2:
+        return [fn(0, n)]
+    bounds = [n * t // workers for t in range(workers + 1)]
+    with _one_blas_thread():
+        return list(_pool(workers).map(fn, bounds[:-1], bounds[1:]))
+
+
+_BLAS: list[Any] = []
+_POOLS: dict[int, Any] = {}
+_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> Any:
+    """Return a lasting pool of ``workers`` threads.
+
+    Starting threads costs about 1 ms each, as much as a whole E-step of a
+    few thousand rows.  Tasks on it never wait on other tasks, so callers may share it.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _LOCK:
+        if workers not in _POOLS:
+            _POOLS[workers] = ThreadPoolExecutor(workers, "xplearn")
+        return _POOLS[workers]
+
+
+def _one_blas_thread() -> Any:
+    """Limit BLAS to one thread, as a context.
+
+    The controller is built once: ``threadpool_limits`` rescans the loaded
+    libraries, about 1 ms a call.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    with _LOCK:
+        if not _BLAS:
+            _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")

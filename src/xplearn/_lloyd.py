@@ -1,0 +1,513 @@
+"""Lloyd iterations for KMeans, plain and bounded, written once against ``xp``.
+
+:func:`_lloyd` is scikit-learn's ``algorithm="lloyd"``: every iteration one
+E-step (nearest centre of every point) and one M-step (weighted means).
+:func:`_elkan` (``algorithm="elkan"``) gives the same labels with far fewer
+distance computations, skipping the points that the triangle inequality says
+cannot change cluster.
+
+The distances are the expansion ``‖c‖² − 2 x·c`` (``‖x‖²`` is the same for
+every centre), one GEMM of the augmented operands ``[−2x, 1, 0…] @ [cᵀ; ‖c‖²;
+0…]`` per cache-sized tile of rows (adding ``‖c‖²`` separately cost 5.5 ms a
+pass more here).  numpy gets a fused
+kernel on a host thread pool (:func:`_numpy_nearest`), the other namespaces
+the standard body; torch scatters the M-step's sums with ``index_add_``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from ._kmeans import _assign, _relocate_empty
+from ._namespace import device_of, namespace_name
+from ._primitives import (
+    segment_sums,
+    segment_weights,
+    sq_row_norms,
+    working_memory_bytes,
+)
+from ._search import (
+    _host_workers,
+    _tol,
+    augment_centers,
+    augment_queries,
+    on_host_threads,
+)
+from ._validation import float_dtypes, index_dtype
+
+# Distances per E-step tile on a CPU: the tile stays in cache from the GEMM
+# to the argmin.
+_CACHE_ELEMENTS = 2**18
+
+
+class _Data:
+    """One fit's samples and what every E-step reuses (built once per fit)."""
+
+    def __init__(self, X: Any, w: Any, xp: ModuleType) -> None:
+        self.X = X  # the centred samples
+        self.w = w  # their weights
+        self.Xa, self.XX = augment_queries(X, xp)  # [-2X, 1, 0...], ‖x‖²
+        self.workers = _host_workers(xp, X.shape[0])
+
+
+def _prepare(X: Any, w: Any, xp: ModuleType) -> _Data:
+    return _Data(X, w, xp)
+
+
+def _operands(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any]:
+    """``([Cᵀ; ‖c‖²; 0…], ‖c‖²)``: ``Xa @`` the first ranks the centres."""
+    return augment_centers(centers, data.Xa.shape[1], xp)
+
+
+def _tile_rows(xp: ModuleType, X: Any, k: int) -> int:
+    """Rows per E-step tile: cache-sized on a CPU, the memory budget elsewhere."""
+    n = int(X.shape[0])
+    dev = device_of(X)
+    if str(getattr(dev, "type", dev)).lower() in ("cpu", "none"):
+        return max(1, min(n, _CACHE_ELEMENTS // k))
+    size = int(xp.finfo(X.dtype).bits) // 8
+    return max(1, min(n, working_memory_bytes(xp, dev) // (2 * k * size)))
+
+
+def _labels(Xa: Any, Ca: Any, xp: ModuleType) -> Any:
+    """First argmin of the expansion per row, in tiles: the Lloyd E-step.
+
+    The expansion's rounding is left as it is (scikit-learn's Lloyd does the
+    same); :func:`_assign` is the exact search.
+    """
+    n, k = Xa.shape[0], Ca.shape[1]
+    rows = _tile_rows(xp, Xa, k)
+    ix = index_dtype(xp, device_of(Xa))
+    parts = [
+        xp.astype(xp.argmin(Xa[i : min(i + rows, n), :] @ Ca, axis=1), ix)
+        for i in range(0, n, rows)
+    ]
+    return parts[0] if len(parts) == 1 else xp.concat(parts)
+
+
+def _nearest(data: _Data, centers: Any, xp: ModuleType) -> Any:
+    """Labels of every point: exact in float64, the expansion's in float32.
+
+    float64 keeps the exact search of :func:`_assign`, where equal distances go
+    to the lower index as in exact arithmetic (with decimal data such as iris
+    ties are common, and the GEMM's rounding would pick by column position).
+    float32 takes the expansion's argmin as it is, as scikit-learn does.
+    """
+    if data.X.dtype == xp.float64:
+        return _assign(data.X, centers, xp, (data.Xa, data.XX))[0]
+    Ca, _ = _operands(data, centers, xp)
+    if namespace_name(xp) == "numpy":
+        return _numpy_nearest(data.Xa, Ca, data.workers)[0]
+    return _labels(data.Xa, Ca, xp)
+
+
+def _lloyd_pass(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
+    """One E-step and the M-step's sums: (labels, sums per centre, weights)."""
+    k = centers.shape[0]
+    if data.X.dtype != xp.float64 and namespace_name(xp) == "numpy":
+        # Fused: each thread sums its own share as soon as it is labelled.
+        Ca, _ = _operands(data, centers, xp)
+        labels, _, parts = _numpy_nearest(data.Xa, Ca, data.workers, sums=data)
+        sums, totals = parts[0]
+        for s, t in parts[1:]:
+            sums, totals = sums + s, totals + t
+        return labels, sums, totals
+    labels = _nearest(data, centers, xp)
+    sums, totals = segment_sums(data.X, labels, data.w, k, xp)
+    return labels, sums, totals
+
+
+def _numpy_nearest(
+    Xa: Any, Ca: Any, workers: int, *, second: bool = False, sums: Any = None
+) -> tuple[Any, tuple[Any, Any], list[Any]]:
+    """Nearest centre per row of ``Xa`` (and the best and runner-up entries).
+
+    scikit-learn's Cython loop, in numpy: each host thread takes a contiguous
+    share of rows and walks it in cache-sized tiles, with the GEMM into a
+    reused buffer (fresh 1 MiB blocks page-fault: 54 ms against 16 ms for
+    one pass here).  Labels alone take the row-wise argmin.  With ``second``
+    the tile is computed transposed (centres × rows) so that both minima run
+    down the columns, where numpy vectorises (a row-wise ``min`` costs twice
+    an argmin); the label is then the first minimum, ``k − max((D == min) ·
+    (k − j))``.  With ``sums`` (a :class:`_Data`), each thread also returns
+    the weighted sums of its share per label.
+    """
+    import numpy as np
+
+    n, k = Xa.shape[0], Ca.shape[1]
+    CaT = np.ascontiguousarray(Ca.T)  # for the transposed tiles
+    labels = np.empty(n, dtype=np.int64)
+    best = np.empty(n, dtype=Xa.dtype) if second else None
+    runner = np.empty(n, dtype=Xa.dtype) if second else None
+    step = _tile_rows(np, Xa, k)
+    code = np.uint8 if k < 2**8 else np.uint16 if k < 2**16 else np.uint32
+    rev = (k - np.arange(k)).astype(code)[:, None]
+
+    def tiles(lo: int, hi: int) -> None:
+        buf = np.empty((min(step, hi - lo), k), dtype=Xa.dtype)
+        for i in range(lo, hi, step):
+            m = min(step, hi - i)
+            D = np.matmul(Xa[i : i + m], Ca, out=buf[:m])
+            np.argmin(D, axis=1, out=labels[i : i + m])
+
+    def tiles_two(lo: int, hi: int, best: Any, runner: Any) -> None:
+        r = min(step, hi - lo)
+        Dt, eq, mark = (np.empty((k, r), dtype=t) for t in (Xa.dtype, bool, code))
+        cols = np.arange(r)
+        for i in range(lo, hi, step):
+            m = min(step, hi - i)
+            D = np.matmul(CaT, Xa[i : i + m].T, out=Dt[:, :m])
+            low = np.min(D, axis=0, out=best[i : i + m])
+            np.equal(D, low, out=eq[:, :m])
+            np.multiply(eq[:, :m], rev, out=mark[:, :m])
+            lab = k - mark[:, :m].max(axis=0).astype(np.int64)
+            labels[i : i + m] = lab
+            D[lab, cols[:m]] = np.inf
+            np.min(D, axis=0, out=runner[i : i + m])
+
+    def share(lo: int, hi: int) -> Any:
+        if runner is None:
+            tiles(lo, hi)
+        else:
+            tiles_two(lo, hi, best, runner)
+        if sums is None:
+            return None
+        return segment_sums(sums.X[lo:hi], labels[lo:hi], sums.w[lo:hi], k, np)
+
+    # Below a few tiles per thread the hand-offs cost more than they save
+    # (8 000 rows: 2.2 ms on two threads, 1.6 ms on one).
+    workers = workers if n >= 8 * step else 1
+    return labels, (best, runner), on_host_threads(share, n, workers)
+
+
+def _own_sq_dist(X: Any, centers: Any, labels: Any, xp: ModuleType) -> Any:
+    """Squared distance of every row to its own centre, by differences."""
+    return sq_row_norms(X - xp.take(centers, labels, axis=0), xp)
+
+
+def _inertia(data: _Data, centers: Any, labels: Any, xp: ModuleType) -> float:
+    """Sum of the weighted squared distances to the own centres (numpy: threaded)."""
+    X, w = data.X, data.w
+
+    def part(lo: int, hi: int) -> float:
+        d = _own_sq_dist(X[lo:hi, :], centers, labels[lo:hi], xp)
+        return float(xp.sum(d * w[lo:hi]))
+
+    workers = data.workers if namespace_name(xp) == "numpy" else 1
+    return float(sum(on_host_threads(part, X.shape[0], workers)))
+
+
+def _new_centers(
+    data: _Data, labels: Any, centers: Any, sums: Any, totals: Any, xp: ModuleType
+) -> Any:
+    """Run the M-step: weighted means, empty clusters relocated.
+
+    A relocation changes the centres only: labels (and so running sums by
+    label) stay as they are, as in scikit-learn.
+    """
+    if bool(xp.any(totals == 0)):
+        dist = _own_sq_dist(data.X, centers, labels, xp)
+        sums, totals = _relocate_empty(data.X, data.w, labels, dist, sums, totals, xp)
+    safe = xp.where(totals == 0, xp.ones_like(totals), totals)
+    return xp.astype(sums / safe[:, None], data.X.dtype)
+
+
+def _converged(i: int, strict: bool, shift: float, tol: float, verbose: int) -> bool:
+    """scikit-learn's stopping rule, with its messages under ``verbose``."""
+    if strict:
+        if verbose:
+            print(f"Converged at iteration {i}: strict convergence.")
+        return True
+    if shift <= tol:
+        if verbose:
+            print(
+                f"Converged at iteration {i}: center shift {shift} within "
+                f"tolerance {tol}."
+            )
+        return True
+    return False
+
+
+def _lloyd(
+    data: _Data,
+    centers: Any,
+    max_iter: int,
+    tol: float,
+    verbose: int,
+    xp: ModuleType,
+) -> tuple[Any, float, Any, int]:
+    """One Lloyd run: (labels, inertia, centers, n_iter) as scikit-learn's."""
+    labels_old = None
+    strict = False
+    i = 0
+    for i in range(max_iter):
+        labels, sums, totals = _lloyd_pass(data, centers, xp)
+        new = _new_centers(data, labels, centers, sums, totals, xp)
+        if verbose:
+            print(f"Iteration {i}, inertia {_inertia(data, centers, labels, xp)}.")
+        shift = float(xp.sum((new - centers) ** 2))
+        centers = new
+        strict = labels_old is not None and bool(xp.all(labels == labels_old))
+        if _converged(i, strict, shift, tol, verbose):
+            break
+        labels_old = labels
+    if not strict:  # a last E-step, so that labels_ match cluster_centers_
+        labels = _nearest(data, centers, xp)
+    return labels, _inertia(data, centers, labels, xp), centers, i + 1
+
+
+def _put(a: Any, mask: Any, idx: Any, values: Any, xp: ModuleType) -> Any:
+    """Set ``a[idx] = values``, where ``idx`` is ``nonzero(mask)``; return ``a``.
+
+    numpy and torch write in place (the loops below own these arrays); other
+    namespaces get a new array by a gather (the standard has no scatter).
+    """
+    if namespace_name(xp) in ("numpy", "torch"):
+        a[idx] = values
+        return a
+    pos = xp.cumulative_sum(xp.astype(mask, idx.dtype)) - 1
+    return xp.where(mask, xp.take(values, xp.clip(pos, min=0), axis=0), a)
+
+
+def _half_gaps(centers: Any, slack: float, xp: ModuleType) -> Any:
+    """Halve the distance from each centre to its nearest other centre.
+
+    A lower bound: the expansion's rounding is subtracted first.
+    """
+    CC = sq_row_norms(centers, xp)
+    D = CC[:, None] + CC[None, :] - 2.0 * (centers @ centers.T)
+    k = centers.shape[0]
+    eye = xp.eye(k, dtype=xp.bool, device=device_of(centers))
+    D = xp.where(eye, xp.full_like(D, xp.inf), D)
+    low = xp.min(D, axis=1) - 2.0 * slack * xp.max(CC)
+    return 0.5 * xp.sqrt(xp.clip(low, min=0.0))
+
+
+def _nearest_two(data: _Data, rows: Any, Ca: Any, xp: ModuleType) -> tuple[Any, ...]:
+    """Labels of ``rows``, and their best and runner-up expansion entries."""
+    whole = rows.shape[0] == data.Xa.shape[0]  # every row, in order: no gather
+    Xa = data.Xa if whole else xp.take(data.Xa, rows, axis=0)
+    if namespace_name(xp) != "numpy":
+        return _nearest_two_standard(Xa, Ca, xp)
+    lab, (best, sec), _ = _numpy_nearest(Xa, Ca, data.workers, second=True)
+    return lab, best, sec
+
+
+def _nearest_two_standard(Xa: Any, Ca: Any, xp: ModuleType) -> tuple[Any, ...]:
+    """Compute :func:`_nearest_two` in the standard: argmin, best, runner-up."""
+    n, k = Xa.shape[0], Ca.shape[1]
+    step = _tile_rows(xp, Xa, k)
+    ix = index_dtype(xp, device_of(Xa))
+    cols = xp.arange(k, dtype=ix, device=device_of(Xa))
+    parts = []
+    for i in range(0, n, step):
+        D = Xa[i : min(i + step, n), :] @ Ca
+        lab = xp.astype(xp.argmin(D, axis=1), ix)
+        taken = cols[None, :] == lab[:, None]
+        best = xp.min(D, axis=1)
+        second = xp.min(xp.where(taken, xp.full_like(D, xp.inf), D), axis=1)
+        parts.append((lab, best, second))
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(xp.concat([p[j] for p in parts]) for j in range(3))
+
+
+def _elkan(
+    data: _Data,
+    centers: Any,
+    max_iter: int,
+    tol: float,
+    verbose: int,
+    xp: ModuleType,
+) -> tuple[Any, float, Any, int]:
+    """Lloyd's iterations that skip the points which cannot change cluster.
+
+    ``algorithm="elkan"``: the labels, centres and ``n_iter`` of
+    :func:`_lloyd`, with the triangle-inequality bounds in Hamerly's form (one
+    upper bound to the own centre and one lower bound to every other centre,
+    per point), which vectorises where Elkan's k lower bounds per point would
+    not.  A point is looked at only when its upper bound exceeds both its
+    lower bound and half the gap from its centre to the nearest other centre;
+    when few are, their upper bounds are first made exact, and only the points
+    still in doubt are searched against every centre.  The sums per centre
+    are updated by the points that moved, in float64 where the device has it
+    (recomputed in full otherwise).  The rounding of the expansion is taken
+    off every lower bound, so no skip rests on rounding.
+    """
+    X, w = data.X, data.w
+    k = centers.shape[0]
+    if k == 1 or namespace_name(xp) == "jax":
+        # jax compiles every operation for each new shape, and the points in
+        # doubt are a new count every iteration (a 4-second fit of digits
+        # took 100 s): there Lloyd's iterations, with the same answer, win.
+        return _lloyd(data, centers, max_iter, tol, verbose, xp)
+    dev = device_of(X)
+    acc = float_dtypes(xp, dev)[0]
+    incremental = acc == xp.float64
+    slack = 2.0 * _tol(xp, X.dtype, X.shape[1])
+
+    def search(rows: Any, centers: Any) -> tuple[Any, Any, Any]:
+        return _search_bounds(data, rows, centers, slack, xp)
+
+    every = xp.arange(X.shape[0], dtype=index_dtype(xp, dev), device=dev)
+    labels, upper, lower = search(every, centers)
+    sums, totals = (xp.astype(a, acc) for a in segment_sums(X, labels, w, k, xp))
+    # Unit weights keep running totals exact (whole numbers in float64);
+    # others are summed afresh, so that an empty cluster reads exactly 0.
+    unit = incremental and bool(xp.all(w == 1))
+    strict = False
+    i = 0
+    for i in range(max_iter):
+        moved = True
+        refresh = not incremental
+        if i > 0:
+            labels, upper, lower, change = _bounded_step(
+                data, centers, labels, upper, lower, search, slack, xp
+            )
+            moved = change is not None
+            # Past an eighth of the points moving, summing all is cheaper.
+            if moved and 8 * change[0].shape[0] > X.shape[0]:
+                refresh = True
+            elif moved and not refresh:
+                d_sums, d_totals = _moved_sums(data, change, k, acc, xp)
+                sums, totals = sums + d_sums, totals + d_totals
+        if refresh and moved:
+            sums, totals = (
+                xp.astype(a, acc) for a in segment_sums(X, labels, w, k, xp)
+            )
+        elif not unit:
+            totals = xp.astype(segment_weights(labels, w, k, xp), acc)
+        new = _new_centers(data, labels, centers, sums, totals, xp)
+        if verbose:
+            print(f"Iteration {i}, inertia {_inertia(data, centers, labels, xp)}.")
+        delta = xp.sqrt(xp.sum((new - centers) ** 2, axis=1))
+        shift = float(xp.sum(delta * delta))
+        upper = upper + xp.take(delta, labels, axis=0)
+        lower = lower - _largest_other(delta, labels, xp)
+        centers = new
+        strict = i > 0 and not moved
+        if _converged(i, strict, shift, tol, verbose):
+            break
+    if not strict:
+        labels, *_ = _bounded_step(
+            data, centers, labels, upper, lower, search, slack, xp
+        )
+    return labels, _inertia(data, centers, labels, xp), centers, i + 1
+
+
+def _bounded_step(
+    data: _Data,
+    centers: Any,
+    labels: Any,
+    upper: Any,
+    lower: Any,
+    search: Any,
+    slack: float,
+    xp: ModuleType,
+) -> tuple[Any, Any, Any, Any]:
+    """Run the bounded E-step: (labels, upper, lower, change or None).
+
+    ``change`` is (rows, old labels, new labels) of the points that moved.
+    """
+    gap = xp.maximum(xp.take(_half_gaps(centers, slack, xp), labels, axis=0), lower)
+    mask = upper > gap
+    count = int(xp.count_nonzero(mask))
+    if count == 0:
+        return labels, upper, lower, None
+    n = labels.shape[0]
+    if 2 * count > n:
+        # Most points are loose: search them all, which also tightens the
+        # bounds of the rest, and spares gathering and scattering rows.
+        every = xp.arange(n, dtype=labels.dtype, device=device_of(labels))
+        new, upper, lower = search(every, centers)
+        changed = new != labels
+        if not bool(xp.any(changed)):
+            return new, upper, lower, None
+        pick = xp.nonzero(changed)[0]
+        old = xp.take(labels, pick, axis=0)
+        return new, upper, lower, (pick, old, xp.take(new, pick, axis=0))
+    rows = xp.nonzero(mask)[0]
+    if 4 * count < n:
+        # Few loose points: make their upper bound exact first.
+        Xr, own = xp.take(data.X, rows, axis=0), xp.take(labels, rows, axis=0)
+        exact = xp.sqrt(_own_sq_dist(Xr, centers, own, xp))
+        upper = _put(upper, mask, rows, exact, xp)
+        # The others keep upper <= gap, so this is the loose points whose
+        # exact distance to their own centre still exceeds the bound.
+        mask = upper > gap
+        if not bool(xp.any(mask)):
+            return labels, upper, lower, None
+        rows = xp.nonzero(mask)[0]
+    old = xp.take(labels, rows, axis=0)
+    new, up, low = search(rows, centers)
+    labels = _put(labels, mask, rows, new, xp)
+    upper = _put(upper, mask, rows, up, xp)
+    lower = _put(lower, mask, rows, low, xp)
+    changed = new != old
+    if not bool(xp.any(changed)):
+        return labels, upper, lower, None
+    pick = xp.nonzero(changed)[0]
+    moved = (xp.take(rows, pick, axis=0), xp.take(old, pick, axis=0))
+    return labels, upper, lower, (*moved, xp.take(new, pick, axis=0))
+
+
+def _moved_sums(
+    data: _Data, change: Any, k: int, acc: Any, xp: ModuleType
+) -> tuple[Any, Any]:
+    """Sum what the moved points add to their new centres and take from the old."""
+    rows, old, new = change
+    Xr = xp.astype(xp.take(data.X, rows, axis=0), acc)
+    wr = xp.astype(xp.take(data.w, rows, axis=0), acc)
+    add, add_w = segment_sums(Xr, new, wr, k, xp)
+    sub, sub_w = segment_sums(Xr, old, wr, k, xp)
+    return add - sub, add_w - sub_w
+
+
+def _search_bounds(
+    data: _Data, rows: Any, centers: Any, slack: float, xp: ModuleType
+) -> tuple[Any, Any, Any]:
+    """Label ``rows``, with upper bounds to their centres and lower to the rest.
+
+    Rows whose runner-up is within the expansion's rounding of the winner are
+    searched again by differences (:func:`_exact_labels`), so equal distances
+    go to the lower index; their lower bound then comes from the winner's.
+    """
+    Ca, cc = _operands(data, centers, xp)
+    labels, best, second = _nearest_two(data, rows, Ca, xp)
+    whole = rows.shape[0] == data.XX.shape[0]  # every row, in order
+    XX = data.XX if whole else xp.take(data.XX, rows, axis=0)
+    err = slack * (XX + xp.max(cc))
+    close = second - best <= err
+    if bool(xp.any(close)):
+        sub = xp.nonzero(close)[0]
+        Xs = xp.take(data.X, xp.take(rows, sub, axis=0), axis=0)
+        labels = _put(labels, close, sub, _exact_labels(Xs, centers, xp), xp)
+        second = xp.where(close, best, second)
+    upper = xp.sqrt(xp.clip(best + XX + err, min=0.0))
+    lower = xp.sqrt(xp.clip(second + XX - err, min=0.0))
+    return labels, upper, lower
+
+
+def _largest_other(delta: Any, labels: Any, xp: ModuleType) -> Any:
+    """Per point, the largest shift among the centres other than its own."""
+    top = xp.argmax(delta)
+    first = xp.max(delta)
+    rest = xp.where(
+        xp.arange(delta.shape[0], device=device_of(delta)) == top,
+        xp.zeros_like(delta),
+        delta,
+    )
+    return xp.where(labels == top, xp.max(rest), first)
+
+
+def _exact_labels(Xs: Any, centers: Any, xp: ModuleType) -> Any:
+    """Nearest centre of a few rows by differences (first minimum on ties)."""
+    n, (k, d) = Xs.shape[0], centers.shape
+    step = max(1, _CACHE_ELEMENTS // (k * d))
+    ix = index_dtype(xp, device_of(Xs))
+    parts = []
+    for i in range(0, n, step):
+        diff = Xs[i : min(i + step, n), None, :] - centers[None, :, :]
+        parts.append(xp.astype(xp.argmin(xp.sum(diff * diff, axis=2), axis=1), ix))
+    return parts[0] if len(parts) == 1 else xp.concat(parts)
