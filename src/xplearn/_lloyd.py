@@ -47,7 +47,7 @@ class _Data:
     def __init__(self, X: Any, w: Any, xp: ModuleType) -> None:
         self.X = X  # the centred samples
         self.w = w  # their weights
-        self.Xa, self.XX = augment_queries(X, xp)  # [-2X, 1, 0...], ‖x‖²
+        self.Xa, self.XX = augment_queries(X, xp, multiple=1)  # [-2X, 1], ‖x‖²
         self.workers = _host_workers(xp, X.shape[0])
 
 
@@ -109,13 +109,25 @@ def _lloyd_pass(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any, An
         # Fused: each thread sums its own share as soon as it is labelled.
         Ca, _ = _operands(data, centers, xp)
         labels, _, parts = _numpy_nearest(data.Xa, Ca, data.workers, sums=data)
-        sums, totals = parts[0]
-        for s, t in parts[1:]:
-            sums, totals = sums + s, totals + t
-        return labels, sums, totals
+        return labels, sum(p[0] for p in parts), sum(p[1] for p in parts)
     labels = _nearest(data, centers, xp)
-    sums, totals = segment_sums(data.X, labels, data.w, k, xp)
+    sums, totals = _all_sums(data, labels, k, xp)
     return labels, sums, totals
+
+
+def _all_sums(data: _Data, labels: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
+    """:func:`segment_sums` of every point (numpy's shares on the host threads)."""
+    if namespace_name(xp) != "numpy" or data.workers == 1:
+        return segment_sums(data.X, labels, data.w, k, xp)
+
+    def share(lo: int, hi: int) -> tuple[Any, Any]:
+        return segment_sums(data.X[lo:hi], labels[lo:hi], data.w[lo:hi], k, xp)
+
+    parts = on_host_threads(share, data.X.shape[0], data.workers)
+    sums, totals = parts[0]
+    for s, t in parts[1:]:
+        sums, totals = sums + s, totals + t
+    return sums, totals
 
 
 def _numpy_nearest(
@@ -352,7 +364,7 @@ def _elkan(
 
     every = xp.arange(X.shape[0], dtype=index_dtype(xp, dev), device=dev)
     labels, upper, lower = search(every, centers)
-    sums, totals = (xp.astype(a, acc) for a in segment_sums(X, labels, w, k, xp))
+    sums, totals = (xp.astype(a, acc) for a in _all_sums(data, labels, k, xp))
     # Unit weights keep running totals exact (whole numbers in float64);
     # others are summed afresh, so that an empty cluster reads exactly 0.
     unit = incremental and bool(xp.all(w == 1))
@@ -373,9 +385,7 @@ def _elkan(
                 d_sums, d_totals = _moved_sums(data, change, k, acc, xp)
                 sums, totals = sums + d_sums, totals + d_totals
         if refresh and moved:
-            sums, totals = (
-                xp.astype(a, acc) for a in segment_sums(X, labels, w, k, xp)
-            )
+            sums, totals = (xp.astype(a, acc) for a in _all_sums(data, labels, k, xp))
         elif not unit:
             totals = xp.astype(segment_weights(labels, w, k, xp), acc)
         new = _new_centers(data, labels, centers, sums, totals, xp)

@@ -322,11 +322,23 @@ def search_lazy(
     )
 
 
-def augment_queries(X: Any, xp: ModuleType) -> tuple[Any, Any]:
-    """``([−2·X, 1, 0…], ‖x‖²)`` for :func:`nearest_center`, built once per fit."""
-    d = X.shape[1]
-    pad = -(d + 1) % 8
-    ones = xp.ones((X.shape[0], 1 + pad), dtype=X.dtype, device=device_of(X))
+def augment_queries(X: Any, xp: ModuleType, multiple: int = 8) -> tuple[Any, Any]:
+    """``([−2·X, 1, 0…], ‖x‖²)`` for :func:`nearest_center`, built once per fit.
+
+    The width is padded to a ``multiple`` (8: OpenBLAS ran the k-NN's wide
+    GEMM 15% slower at ``d + 1``; KMeans' narrow one, 64 centres, ran 15%
+    faster unpadded).
+    """
+    n, d = X.shape
+    pad = -(d + 1) % multiple
+    if namespace_name(xp) == "numpy":  # written in place: no -2·X temporary
+        import numpy as np
+
+        Xa = np.empty((n, d + 1 + pad), dtype=X.dtype)
+        np.multiply(X, -2.0, out=Xa[:, :d])
+        Xa[:, d:] = 1.0
+        return Xa, sq_row_norms(X, xp)
+    ones = xp.ones((n, 1 + pad), dtype=X.dtype, device=device_of(X))
     return xp.concat([-2.0 * X, ones], axis=1), sq_row_norms(X, xp)
 
 
