@@ -199,12 +199,10 @@ def _numpy_nearest(
         return segment_sums(sums.X[lo:hi], labels[lo:hi], sums.w[lo:hi], k, np)
 
     # Below a few tiles per thread the hand-offs cost more than they save
-    # (8 000 rows: 2.2 ms on two threads, 1.6 ms on one).  Four shares a
-    # thread, of at least four tiles each, keep a thread that lost its core
-    # to another process from holding up the pass.
+    # (8 000 rows: 2.2 ms on two threads, 1.6 ms on one).  One share per
+    # thread: four per thread ran 10% slower.
     workers = workers if n >= 8 * step else 1
-    shares = min(4 * workers, n // (4 * step))
-    return labels, (best, runner), on_host_threads(share, n, workers, shares)
+    return labels, (best, runner), on_host_threads(share, n, workers)
 
 
 def _own_sq_dist(X: Any, centers: Any, labels: Any, xp: ModuleType) -> Any:

@@ -421,18 +421,16 @@ def _map_tiles(fn: Any, starts: range, xp: ModuleType, n: int) -> tuple[Any, Any
     )
 
 
-def on_host_threads(fn: Any, n: int, workers: int, shares: int = 0) -> list[Any]:
-    """``fn(lo, hi)`` on contiguous shares of ``range(n)``, results in order.
+def on_host_threads(fn: Any, n: int, workers: int) -> list[Any]:
+    """``fn(lo, hi)`` on ``workers`` contiguous shares of ``range(n)``, in order.
 
-    The shares (``workers`` unless more are asked for) run on a pool of
-    ``workers`` threads with a one-thread BLAS each, as the query tiles of
-    :func:`_map_tiles` do; one worker runs ``fn(0, n)`` here.  More shares
-    than threads balance the load when a core is busy with something else.
+    The shares run on a lasting pool of threads with a one-thread BLAS each,
+    as the query tiles of :func:`_map_tiles` do; one worker runs ``fn(0, n)``
+    here.
     """
     if workers <= 1 or n < 2:
         return [fn(0, n)]
-    shares = max(workers, min(shares, n))
-    bounds = [n * t // shares for t in range(shares + 1)]
+    bounds = [n * t // workers for t in range(workers + 1)]
     with _one_blas_thread():
         return list(_pool(workers).map(fn, bounds[:-1], bounds[1:]))
 
