@@ -158,6 +158,53 @@ def test_elkan_skips_points_that_cannot_move(backend, monkeypatch) -> None:
     assert km.inertia_ == pytest.approx(ref.inertia_, rel=1e-5)
 
 
+def test_elkan_with_zero_weights_equals_sklearn(backend) -> None:
+    """Weights other than 1 take the path that re-sums the weights per
+    cluster each iteration; zero weights must not count a cluster as filled."""
+    X = DATA["blobs"]
+    init = _init(X, 7)
+    w = np.random.default_rng(2).uniform(0.0, 3.0, len(X))
+    w[::3] = 0.0
+    ref = skc.KMeans(7, init=init, n_init=1).fit(X, sample_weight=w)
+    km = KMeans(7, init=backend.asarray(init), n_init=1, algorithm="elkan")
+    km.fit(backend.asarray(X), sample_weight=backend.asarray(w))
+    np.testing.assert_array_equal(xplearn.to_numpy(km.labels_), ref.labels_)
+    assert km.n_iter_ == ref.n_iter_
+    assert km.inertia_ == pytest.approx(ref.inertia_, rel=1e-7)
+
+
+def test_float64_ties_go_to_the_lower_index(backend) -> None:
+    """Midpoints of centre pairs far from the origin: the differences are
+    exact (a true tie) but the GEMM expansion rounds, and picked the other
+    centre for about a third of them.  Every backend must pick the lower one."""
+    from xplearn._dispatch import Edge
+    from xplearn._lloyd import _nearest, _prepare, _search_bounds
+    from xplearn._search import _tol
+
+    if backend.name == "dask":
+        pytest.skip("KMeans gathers dask data on the host: the numpy case")
+
+    rng = np.random.default_rng(0)
+    C = np.unique(rng.integers(-20, 20, size=(16, 3)).astype(float) + 1e8, axis=0)
+    i, j = np.triu_indices(len(C), 1)
+    X = (C[i] + C[j]) / 2
+    D = ((X[:, None] - C[None]) ** 2).sum(-1)
+    X = X[(D.min(1, keepdims=True) == D).sum(1) >= 2]  # the true ties only
+    expected = ((X[:, None] - C[None]) ** 2).sum(-1).argmin(1)
+    edge, Xc = Edge.of(backend.asarray(X))
+    xp = edge.xp
+    if Xc.dtype != xp.float64:
+        pytest.skip("no float64 on this backend")
+    Cc, w = edge.follow(C, "C"), edge.follow(np.ones(len(X)), "w")
+    data = _prepare(Xc, w, xp)
+    np.testing.assert_array_equal(xplearn.to_numpy(_nearest(data, Cc, xp)), expected)
+    # The search of algorithm="elkan" breaks them the same way.
+    every = xp.arange(len(X), device=xplearn.device(Xc))
+    slack = 2.0 * _tol(xp, Xc.dtype, 3)
+    labels = _search_bounds(data, every, Cc, slack, xp)[0]
+    np.testing.assert_array_equal(xplearn.to_numpy(labels), expected)
+
+
 def test_init_array_not_aliased(backend) -> None:
     X = DATA["iris"]
     init = _init(X, 3)

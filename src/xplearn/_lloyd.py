@@ -19,7 +19,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from ._kmeans import _assign, _relocate_empty
+from ._kmeans import _relocate_empty
 from ._namespace import device_of, namespace_name
 from ._primitives import (
     segment_sums,
@@ -100,15 +100,30 @@ def _argmin_rows(D: Any, xp: ModuleType) -> Any:
 def _nearest(data: _Data, centers: Any, xp: ModuleType) -> Any:
     """Labels of every point: exact in float64, the expansion's in float32.
 
-    float64 keeps the exact search of :func:`_assign`, where equal distances go
-    to the lower index as in exact arithmetic (with decimal data such as iris
-    ties are common, and the GEMM's rounding would pick by column position).
-    float32 takes the expansion's argmin as it is, as scikit-learn does.
+    float64 breaks ties as exact arithmetic does: rows whose runner-up is
+    within the expansion's rounding of the winner are searched again by
+    differences, and equal distances go to the lower index (with decimal data
+    such as iris, ties are common, and the GEMM's rounding would pick by
+    column position).  float32 takes the expansion's argmin as it is, as
+    scikit-learn does.
     """
+    numpy = namespace_name(xp) == "numpy"
     if data.X.dtype == xp.float64:
-        return _assign(data.X, centers, xp, (data.Xa, data.XX))[0]
+        slack = 2.0 * _tol(xp, data.X.dtype, data.X.shape[1])
+        if not numpy:
+            n, dev = data.X.shape[0], device_of(data.X)
+            every = xp.arange(n, dtype=index_dtype(xp, dev), device=dev)
+            return _search_bounds(data, every, centers, slack, xp)[0]
+        Ca, cc = _operands(data, centers, xp)
+        near = slack * (data.XX + xp.max(cc))
+        labels, _, parts = _numpy_nearest(data.Xa, Ca, data.workers, near=near)
+        close = [rows for _, found in parts for rows in found]
+        if close:
+            rows = xp.concat(close)
+            labels[rows] = _exact_labels(data.X[rows], centers, xp)
+        return labels
     Ca, _ = _operands(data, centers, xp)
-    if namespace_name(xp) == "numpy":
+    if numpy:
         return _numpy_nearest(data.Xa, Ca, data.workers)[0]
     return _labels(data.Xa, Ca, xp)
 
@@ -120,7 +135,8 @@ def _lloyd_pass(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any, An
         # Fused: each thread sums its own share as soon as it is labelled.
         Ca, _ = _operands(data, centers, xp)
         labels, _, parts = _numpy_nearest(data.Xa, Ca, data.workers, sums=data)
-        return labels, sum(p[0] for p in parts), sum(p[1] for p in parts)
+        sums = [p[0] for p in parts]
+        return labels, sum(s[0] for s in sums), sum(s[1] for s in sums)
     labels = _nearest(data, centers, xp)
     sums, totals = _all_sums(data, labels, k, xp)
     return labels, sums, totals
@@ -142,7 +158,13 @@ def _all_sums(data: _Data, labels: Any, k: int, xp: ModuleType) -> tuple[Any, An
 
 
 def _numpy_nearest(
-    Xa: Any, Ca: Any, workers: int, *, second: bool = False, sums: Any = None
+    Xa: Any,
+    Ca: Any,
+    workers: int,
+    *,
+    second: bool = False,
+    sums: Any = None,
+    near: Any = None,
 ) -> tuple[Any, tuple[Any, Any], list[Any]]:
     """Nearest centre per row of ``Xa`` (and the best and runner-up entries).
 
@@ -153,8 +175,11 @@ def _numpy_nearest(
     the tile is computed transposed (centres × rows) so that both minima run
     down the columns, where numpy vectorises (a row-wise ``min`` costs twice
     an argmin); the label is then the first minimum, ``k − max((D == min) ·
-    (k − j))``.  With ``sums`` (a :class:`_Data`), each thread also returns
-    the weighted sums of its share per label.
+    (k − j))``.  Each thread returns ``(sums, close)``: with ``sums`` (a
+    :class:`_Data`), the weighted sums of its share per label; with ``near``
+    (the rounding bound per row), the rows with another entry within it of
+    the minimum (transposed tiles as for ``second``; one count per tile finds
+    whether there are any; the others' label is the one entry that close).
     """
     import numpy as np
 
@@ -167,14 +192,30 @@ def _numpy_nearest(
     code = np.uint8 if k < 2**8 else np.uint16 if k < 2**16 else np.uint32
     rev = (k - np.arange(k)).astype(code)[:, None]
 
-    def tiles(lo: int, hi: int) -> None:
+    def tiles(lo: int, hi: int) -> list[Any]:
         buf = np.empty((min(step, hi - lo), k), dtype=Xa.dtype)
         for i in range(lo, hi, step):
             m = min(step, hi - i)
             D = np.matmul(Xa[i : i + m], Ca, out=buf[:m])
             np.argmin(D, axis=1, out=labels[i : i + m])
+        return []
 
-    def tiles_two(lo: int, hi: int, best: Any, runner: Any) -> None:
+    def tiles_near(lo: int, hi: int) -> list[Any]:
+        r = min(step, hi - lo)
+        Dt, hit, mark = (np.empty((k, r), dtype=t) for t in (Xa.dtype, bool, code))
+        close = []
+        for i in range(lo, hi, step):
+            m = min(step, hi - i)
+            D = np.matmul(CaT, Xa[i : i + m].T, out=Dt[:, :m])
+            np.less_equal(D, D.min(axis=0) + near[i : i + m], out=hit[:, :m])
+            np.multiply(hit[:, :m], rev, out=mark[:, :m])
+            labels[i : i + m] = k - mark[:, :m].max(axis=0).astype(np.int64)
+            if np.count_nonzero(hit[:, :m]) > m:  # some row has a near-tie
+                many = np.count_nonzero(hit[:, :m], axis=0) > 1
+                close.append(i + np.flatnonzero(many))
+        return close
+
+    def tiles_two(lo: int, hi: int, best: Any, runner: Any) -> list[Any]:
         r = min(step, hi - lo)
         Dt, eq, mark = (np.empty((k, r), dtype=t) for t in (Xa.dtype, bool, code))
         cols = np.arange(r)
@@ -188,15 +229,17 @@ def _numpy_nearest(
             labels[i : i + m] = lab
             D[lab, cols[:m]] = np.inf
             np.min(D, axis=0, out=runner[i : i + m])
+        return []
 
-    def share(lo: int, hi: int) -> Any:
-        if runner is None:
-            tiles(lo, hi)
+    def share(lo: int, hi: int) -> tuple[Any, list[Any]]:
+        if runner is not None:
+            close = tiles_two(lo, hi, best, runner)
         else:
-            tiles_two(lo, hi, best, runner)
+            close = tiles(lo, hi) if near is None else tiles_near(lo, hi)
         if sums is None:
-            return None
-        return segment_sums(sums.X[lo:hi], labels[lo:hi], sums.w[lo:hi], k, np)
+            return None, close
+        part = segment_sums(sums.X[lo:hi], labels[lo:hi], sums.w[lo:hi], k, np)
+        return part, close
 
     # Below a few tiles per thread the hand-offs cost more than they save
     # (8 000 rows: 2.2 ms on two threads, 1.6 ms on one).  One share per
