@@ -178,7 +178,7 @@ def test_float64_ties_go_to_the_lower_index(backend) -> None:
     exact (a true tie) but the GEMM expansion rounds, and picked the other
     centre for about a third of them.  Every backend must pick the lower one."""
     from xplearn._dispatch import Edge
-    from xplearn._lloyd import _nearest, _prepare, _search_bounds
+    from xplearn._lloyd import _Data, _nearest, _search_bounds
     from xplearn._search import _tol
 
     if backend.name == "dask":
@@ -196,7 +196,7 @@ def test_float64_ties_go_to_the_lower_index(backend) -> None:
     if Xc.dtype != xp.float64:
         pytest.skip("no float64 on this backend")
     Cc, w = edge.follow(C, "C"), edge.follow(np.ones(len(X)), "w")
-    data = _prepare(Xc, w, xp)
+    data = _Data(Xc, w, xp)
     np.testing.assert_array_equal(xplearn.to_numpy(_nearest(data, Cc, xp)), expected)
     # The search of algorithm="elkan" breaks them the same way.
     every = xp.arange(len(X), device=xplearn.device(Xc))

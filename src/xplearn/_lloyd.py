@@ -7,11 +7,11 @@ distance computations, skipping the points that the triangle inequality says
 cannot change cluster.
 
 The distances are the expansion ``‖c‖² − 2 x·c`` (``‖x‖²`` is the same for
-every centre), one GEMM of the augmented operands ``[−2x, 1, 0…] @ [cᵀ; ‖c‖²;
-0…]`` per cache-sized tile of rows (adding ``‖c‖²`` separately cost 5.5 ms a
-pass more here).  numpy gets a fused
-kernel on a host thread pool (:func:`_numpy_nearest`), the other namespaces
-the standard body; torch scatters the M-step's sums with ``index_add_``.
+every centre), one GEMM of the augmented operands ``[−2x, 1] @ [cᵀ; ‖c‖²]``
+per cache-sized tile of rows (adding ``‖c‖²`` separately cost 5.5 ms a pass
+more here).  numpy gets a fused kernel on a host thread pool
+(:func:`_numpy_nearest`), the other namespaces the standard body; torch
+scatters the M-step's sums with ``index_add_``.
 """
 
 from __future__ import annotations
@@ -51,10 +51,6 @@ class _Data:
         self.workers = _host_workers(xp, X.shape[0])
 
 
-def _prepare(X: Any, w: Any, xp: ModuleType) -> _Data:
-    return _Data(X, w, xp)
-
-
 def _operands(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any]:
     """``([Cᵀ; ‖c‖²; 0…], ‖c‖²)``: ``Xa @`` the first ranks the centres."""
     return augment_centers(centers, data.Xa.shape[1], xp)
@@ -74,7 +70,7 @@ def _labels(Xa: Any, Ca: Any, xp: ModuleType) -> Any:
     """First argmin of the expansion per row, in tiles: the Lloyd E-step.
 
     The expansion's rounding is left as it is (scikit-learn's Lloyd does the
-    same); :func:`_assign` is the exact search.
+    same); float64 goes through :func:`_search_bounds` instead.
     """
     n, k = Xa.shape[0], Ca.shape[1]
     rows = _tile_rows(xp, Xa, k)

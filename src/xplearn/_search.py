@@ -357,7 +357,7 @@ def augment_centers(C: Any, width: int, xp: ModuleType) -> tuple[Any, Any]:
 def nearest_center(
     X: Any, C: Any, xp: ModuleType, prepared: tuple[Any, Any] | None = None
 ) -> tuple[Any, Any]:
-    """Find the nearest row of ``C`` for every row of ``X`` (the KMeans E-step).
+    """Find the nearest row of ``C`` for every row of ``X`` (KMeans.predict).
 
     Returns the labels and their exact squared distances.  One augmented GEMM
     per cache-sized row tile gives ``‖c‖² − 2 x·c``; the argmin is the label

@@ -42,7 +42,7 @@ from ._kmeans import (
     _same_clustering,
     _tolerance,
 )
-from ._lloyd import _elkan, _lloyd, _prepare
+from ._lloyd import _Data, _elkan, _lloyd
 from ._namespace import device_of
 from ._primitives import segment_sums, segment_weights, sq_row_norms
 from ._validation import check_array, check_fit_input, check_query
@@ -272,7 +272,7 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         # Centre the data: the expansion's distances are more accurate there.
         mean = xp.mean(Xc, axis=0)
         Xm = Xc - mean
-        data = _prepare(Xm, w, xp)
+        data = _Data(Xm, w, xp)
         norms = data.XX
         # The mean feature variance is the mean squared norm of the centred
         # rows over the feature count (scikit-learn's scaling, without a pass).
