@@ -205,6 +205,29 @@ def test_float64_ties_go_to_the_lower_index(backend) -> None:
     np.testing.assert_array_equal(xplearn.to_numpy(labels), expected)
 
 
+def _fit_in_child(X):
+    return float(KMeans(64, random_state=0, n_init=1, max_iter=5).fit(X).inertia_)
+
+
+def test_fit_in_a_forked_child() -> None:
+    """The host thread pool is per process: a child made by fork (the default
+    start method on Linux up to Python 3.13) must not wait on its parent's
+    threads."""
+    import multiprocessing
+    import sys
+    import warnings
+
+    if sys.platform != "linux":
+        pytest.skip("the fork start method is Linux's")
+    X = make_blobs(n_samples=40_000, n_features=4, centers=64, random_state=0)[0]
+    parent = _fit_in_child(X)  # starts the pool in this process
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            child = pool.apply_async(_fit_in_child, (X,)).get(timeout=120)
+    assert child == pytest.approx(parent)
+
+
 def test_init_array_not_aliased(backend) -> None:
     X = DATA["iris"]
     init = _init(X, 3)

@@ -436,7 +436,7 @@ def on_host_threads(fn: Any, n: int, workers: int) -> list[Any]:
 
 
 _BLAS: list[Any] = []
-_POOLS: dict[int, Any] = {}
+_POOLS: dict[tuple[int, int], Any] = {}
 _LOCK = threading.Lock()
 
 
@@ -444,14 +444,18 @@ def _pool(workers: int) -> Any:
     """Return a lasting pool of ``workers`` threads.
 
     Starting threads costs about 1 ms each, as much as a whole E-step of a
-    few thousand rows.  Tasks on it never wait on other tasks, so callers may share it.
+    few thousand rows.  Tasks on it never wait on other tasks, so callers may
+    share it.  Pools are kept per process: a child made by ``fork`` has none
+    of its parent's threads, and would wait on them for ever.
     """
+    import os
     from concurrent.futures import ThreadPoolExecutor
 
+    key = (os.getpid(), workers)
     with _LOCK:
-        if workers not in _POOLS:
-            _POOLS[workers] = ThreadPoolExecutor(workers, "xplearn")
-        return _POOLS[workers]
+        if key not in _POOLS:
+            _POOLS[key] = ThreadPoolExecutor(workers, "xplearn")
+        return _POOLS[key]
 
 
 def _one_blas_thread() -> Any:
