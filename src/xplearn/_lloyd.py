@@ -479,7 +479,7 @@ def _bounded_step(
     """
     gap = xp.maximum(xp.take(_half_gaps(centers, slack, xp), labels, axis=0), lower)
     mask = upper > gap
-    count = int(xp.count_nonzero(mask))
+    count = _count(mask, xp)
     if count == 0:
         return labels, upper, lower, None
     n = labels.shape[0]
@@ -578,3 +578,12 @@ def _exact_labels(Xs: Any, centers: Any, xp: ModuleType) -> Any:
         diff = Xs[i : min(i + step, n), None, :] - centers[None, :, :]
         parts.append(xp.astype(xp.argmin(xp.sum(diff * diff, axis=2), axis=1), ix))
     return parts[0] if len(parts) == 1 else xp.concat(parts)
+
+
+def _count(mask: Any, xp: ModuleType) -> int:
+    """Count the entries of ``mask`` that hold.
+
+    Not ``count_nonzero``: array-api-compat 1.11, the oldest we support,
+    fails on it for torch.
+    """
+    return int(xp.sum(xp.astype(mask, index_dtype(xp, device_of(mask)))))

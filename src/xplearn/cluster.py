@@ -42,7 +42,7 @@ from ._kmeans import (
     _same_clustering,
     _tolerance,
 )
-from ._lloyd import _Data, _elkan, _lloyd
+from ._lloyd import _count, _Data, _elkan, _lloyd
 from ._namespace import device_of
 from ._primitives import segment_sums, segment_weights, sq_row_norms
 from ._validation import check_array, check_fit_input, check_query
@@ -296,7 +296,7 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         assert best is not None
         labels, inertia, centers, n_iter = best
         counts = segment_weights(labels, xp.ones_like(w), self.n_clusters, xp)
-        n_distinct = int(xp.count_nonzero(counts))
+        n_distinct = _count(counts > 0, xp)
         if n_distinct < self.n_clusters:
             from sklearn.exceptions import ConvergenceWarning
 
