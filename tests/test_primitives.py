@@ -67,7 +67,11 @@ def test_working_memory_follows_config() -> None:
 
 
 def test_segment_sums_fast_path_matches_standard(backend) -> None:
-    from xplearn._primitives import segment_sums, segment_sums_standard
+    from xplearn._primitives import (
+        segment_sums,
+        segment_sums_standard,
+        segment_weights,
+    )
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(50, 3))
@@ -88,6 +92,8 @@ def test_segment_sums_fast_path_matches_standard(backend) -> None:
     )
     np.testing.assert_allclose(xplearn.to_numpy(t_std), xplearn.to_numpy(totals))
     assert xplearn.to_numpy(totals)[4] == 0
+    weights = segment_weights(lab, wc, 6, xp)
+    np.testing.assert_allclose(xplearn.to_numpy(weights), xplearn.to_numpy(totals))
 
 
 def test_index_dtype_without_int64(strict) -> None:
