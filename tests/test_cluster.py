@@ -219,6 +219,8 @@ def test_fit_in_a_forked_child() -> None:
 
     if sys.platform != "linux":
         pytest.skip("the fork start method is Linux's")
+    if "jax" in sys.modules:
+        pytest.skip("jax, loaded by this session, forbids fork (its own threads)")
     X = make_blobs(n_samples=40_000, n_features=4, centers=64, random_state=0)[0]
     parent = _fit_in_child(X)  # starts the pool in this process
     with warnings.catch_warnings():
