@@ -179,7 +179,7 @@ def test_float64_ties_go_to_the_lower_index(backend) -> None:
     centre for about a third of them.  Every backend must pick the lower one."""
     from xplearn._dispatch import Edge
     from xplearn._lloyd import _Data, _nearest, _search_bounds
-    from xplearn._search import _tol
+    from xplearn._search import rounding_bound
 
     if backend.name == "dask":
         pytest.skip("KMeans gathers dask data on the host: the numpy case")
@@ -200,7 +200,7 @@ def test_float64_ties_go_to_the_lower_index(backend) -> None:
     np.testing.assert_array_equal(xplearn.to_numpy(_nearest(data, Cc, xp)), expected)
     # The search of algorithm="elkan" breaks them the same way.
     every = xp.arange(len(X), device=xplearn.device(Xc))
-    slack = 2.0 * _tol(xp, Xc.dtype, 3)
+    slack = 2.0 * rounding_bound(xp, Xc.dtype, 3)
     labels = _search_bounds(data, every, Cc, slack, xp)[0]
     np.testing.assert_array_equal(xplearn.to_numpy(labels), expected)
 

@@ -15,6 +15,7 @@ from ._convert import to_numpy
 from ._dispatch import Edge
 from ._namespace import device_of
 from ._primitives import sq_row_norms
+from ._scaling import scale_exponent, times_pow2
 from ._search import nearest_center
 
 
@@ -30,12 +31,13 @@ def _check_sample_weight(sample_weight: Any, edge: Edge, n: int, dtype: Any) -> 
     if sample_weight is None:
         return xp.ones((n,), dtype=dtype, device=edge.device)
     if isinstance(sample_weight, numbers.Real):
-        return xp.full((n,), float(sample_weight), dtype=dtype, device=edge.device)
-    w = edge.follow(sample_weight, "sample_weight")
-    if w.ndim != 1 or w.shape[0] != n:
-        msg = f"sample_weight.shape == {tuple(w.shape)}, expected ({n},)."
-        raise ValueError(msg)
-    w = xp.astype(w, dtype)
+        w = xp.full((n,), float(sample_weight), dtype=dtype, device=edge.device)
+    else:
+        w = edge.follow(sample_weight, "sample_weight")
+        if w.ndim != 1 or w.shape[0] != n:
+            msg = f"sample_weight.shape == {tuple(w.shape)}, expected ({n},)."
+            raise ValueError(msg)
+        w = xp.astype(w, dtype)
     if not bool(xp.all(xp.isfinite(w))):
         msg = "Input sample_weight contains NaN or infinity; pass finite weights."
         raise ValueError(msg)
@@ -64,7 +66,19 @@ def _kmeans_plusplus(
     n_local_trials: int | None,
     xp: ModuleType,
 ) -> tuple[Any, Any]:
-    """Greedy k-means++ (scikit-learn's); random draws on the host."""
+    """Greedy k-means++ (scikit-learn's); random draws on the host.
+
+    Data out of the safe range is seeded at an exact power-of-two scale
+    (:mod:`._scaling`); the centres are rows of ``X`` itself.
+    """
+    e = scale_exponent([X], xp)
+    if e:
+        Xs = times_pow2(X, -e, xp)
+        norms = times_pow2(x_squared_norms, -2 * e, xp)
+        _, idx = _kmeans_plusplus(
+            Xs, n_clusters, norms, sample_weight, random_state, n_local_trials, xp
+        )
+        return xp.take(X, idx, axis=0), idx
     import numpy as np
 
     n = X.shape[0]
@@ -118,11 +132,9 @@ def _check_n_clusters(n_clusters: Any, n_samples: int) -> int:
     return int(n_clusters)
 
 
-def _assign(
-    X: Any, centers: Any, xp: ModuleType, prepared: tuple[Any, Any] | None = None
-) -> tuple[Any, Any]:
+def _assign(X: Any, centers: Any, xp: ModuleType) -> tuple[Any, Any]:
     """Labels (nearest centre, lower index on ties) and squared distances."""
-    labels, dist = nearest_center(X, centers, xp, prepared)
+    labels, dist = nearest_center(X, centers, xp)
     return labels, dist
 
 
@@ -139,6 +151,10 @@ def _relocate_empty(
 
     scikit-learn's rule: the farthest points (by distance to their own centre)
     leave their cluster and each becomes the centre of one empty cluster.
+    Of equally far points the higher index goes first, as scikit-learn's
+    ``argpartition`` picks on small arrays (``[0, 1, 1]`` from three equal
+    centres: points 2 then 1).  The choice is made on the host from exact
+    distances, so every backend takes the same one.
     """
     import numpy as np
 
@@ -146,7 +162,7 @@ def _relocate_empty(
     empty = np.flatnonzero(totals_h == 0)
     if empty.size == 0:
         return sums, totals
-    far = np.argsort(-_host_floats(dist), kind="stable")[: empty.size]
+    far = np.argsort(_host_floats(dist), kind="stable")[::-1][: empty.size].copy()
     sums_h, w_h, labels_h = _host_floats(sums), _host_floats(w), to_numpy(labels)
     X_far = _host_floats(xp.take(X, xp.asarray(far, device=device_of(X)), axis=0))
     for new, i, x in zip(empty, far, X_far, strict=True):

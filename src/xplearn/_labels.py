@@ -36,7 +36,8 @@ def check_targets(
     """``y`` as a 2-D array (n_samples, n_outputs) and whether it was 2-D.
 
     ``numeric`` targets (regression) follow ``X`` to the compute namespace;
-    labels stay wherever :func:`encode_labels` wants them.
+    labels stay wherever :func:`encode_labels` wants them.  Whether it was
+    2-D: a regressor's column vector counts as 2-D, a classifier's does not.
     """
     if y is None:
         msg = "requires y to be passed, but the target y is None."
@@ -62,8 +63,10 @@ def check_targets(
             f"[{n_samples}, {y.shape[0]}]. X and y need one row per sample."
         )
         raise ValueError(msg)
-    outputs_2d = y.ndim == 2 and y.shape[1] != 1
-    if y.ndim == 2 and y.shape[1] == 1:
+    # A column vector stays 2-D for a regressor (predictions (n, 1), as
+    # scikit-learn's); a classifier ravels it, with scikit-learn's warning.
+    outputs_2d = y.ndim == 2 and (numeric or y.shape[1] != 1)
+    if y.ndim == 2 and y.shape[1] == 1 and not numeric:
         from sklearn.exceptions import DataConversionWarning
 
         warnings.warn(

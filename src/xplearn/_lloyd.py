@@ -28,11 +28,11 @@ from ._primitives import (
     working_memory_bytes,
 )
 from ._search import (
-    _host_workers,
-    _tol,
     augment_centers,
     augment_queries,
+    host_workers,
     on_host_threads,
+    rounding_bound,
 )
 from ._validation import float_dtypes, index_dtype
 
@@ -48,7 +48,7 @@ class _Data:
         self.X = X  # the centred samples
         self.w = w  # their weights
         self.Xa, self.XX = augment_queries(X, xp, multiple=1)  # [-2X, 1], ‖x‖²
-        self.workers = _host_workers(xp, X.shape[0])
+        self.workers = host_workers(xp, X.shape[0])
 
 
 def _operands(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any]:
@@ -105,7 +105,7 @@ def _nearest(data: _Data, centers: Any, xp: ModuleType) -> Any:
     """
     numpy = namespace_name(xp) == "numpy"
     if data.X.dtype == xp.float64:
-        slack = 2.0 * _tol(xp, data.X.dtype, data.X.shape[1])
+        slack = 2.0 * rounding_bound(xp, data.X.dtype, data.X.shape[1])
         if not numpy:
             n, dev = data.X.shape[0], device_of(data.X)
             every = xp.arange(n, dtype=index_dtype(xp, dev), device=dev)
@@ -414,7 +414,7 @@ def _elkan(
     dev = device_of(X)
     acc = float_dtypes(xp, dev)[0]
     incremental = acc == xp.float64
-    slack = 2.0 * _tol(xp, X.dtype, X.shape[1])
+    slack = 2.0 * rounding_bound(xp, X.dtype, X.shape[1])
 
     def search(rows: Any, centers: Any) -> tuple[Any, Any, Any]:
         return _search_bounds(data, rows, centers, slack, xp)

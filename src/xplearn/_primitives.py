@@ -284,6 +284,15 @@ def _segment_sums_numpy(
     from scipy import sparse
 
     n = X.shape[0]
+    # scipy does not check the column indices of a CSR it is handed, and a
+    # label out of range writes out of bounds (a heap corruption, not an
+    # exception): check them, two cheap reductions.
+    if n and (int(labels.min()) < 0 or int(labels.max()) >= n_segments):
+        msg = (
+            f"labels must lie in [0, {n_segments}); got "
+            f"[{int(labels.min())}, {int(labels.max())}]."
+        )
+        raise IndexError(msg)
     onehot = sparse.csr_array(
         (weights, labels, np.arange(n + 1)), shape=(n, n_segments)
     )

@@ -34,6 +34,7 @@ from ._primitives import (
     topk_smallest,
     working_memory_bytes,
 )
+from ._scaling import scale_back, scale_exponent, times_pow2
 from ._validation import index_dtype
 from .metrics import EUCLIDEAN, distance_block, itemsize
 
@@ -64,7 +65,7 @@ def _rerank(Xq: Any, Y: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any
     return vals, take_rows(idx, pos, xp)
 
 
-def _tol(xp: ModuleType, dtype: Any, n_features: int) -> float:
+def rounding_bound(xp: ModuleType, dtype: Any, n_features: int) -> float:
     """Relative rounding bound of the expansion (per unit of ‖x‖² + max ‖y‖²)."""
     eps = float(xp.finfo(dtype).eps)
     return float(eps * (4.0 * n_features**0.5 + 4.0))
@@ -188,7 +189,7 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     dev = device_of(X)
     n_cand = min(m, k + _REFINE_EXTRA)
     budget = working_memory_bytes(xp, dev)
-    workers = _host_workers(xp, n)
+    workers = host_workers(xp, n)
     rows, cols = _euclidean_tiles(n, m, n_cand, d, itemsize(X, xp), budget // workers)
     bounds = _column_bounds(m, cols)
     YY = sq_row_norms(Y, xp)
@@ -198,7 +199,7 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     Ya = xp.concat(
         [Y.T, YY[None, :], xp.zeros((pad, m), dtype=X.dtype, device=dev)], axis=0
     )
-    slack = _tol(xp, X.dtype, d)
+    slack = rounding_bound(xp, X.dtype, d)
     yy_max = xp.max(YY)
     native = namespace_name(xp) in {"numpy", "torch"}
     local = threading.local()
@@ -250,7 +251,7 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     return _map_tiles(tile, range(0, n, rows), xp, n)
 
 
-def _host_workers(xp: ModuleType, n: int) -> int:
+def host_workers(xp: ModuleType, n: int) -> int:
     """Threads for the query tiles: numpy only, as many as BLAS may use."""
     if namespace_name(xp) != "numpy" or n < 2:
         return 1
@@ -263,7 +264,25 @@ def _host_workers(xp: ModuleType, n: int) -> int:
 def search(
     X: Any, Y: Any, k: int, metric: str, p: float, xp: ModuleType
 ) -> tuple[Any, Any]:
-    """Search validated compute arrays; return ``(distances, int64 indices)``."""
+    """Search validated compute arrays; return ``(distances, int64 indices)``.
+
+    Data whose squares would overflow or underflow is searched at an exact
+    power-of-two scale (:mod:`._scaling`), so the neighbours are those of
+    exact arithmetic and only a distance beyond the dtype's range is ``inf``.
+    """
+    e = scale_exponent([X, Y], xp, metric, p)
+    if e:
+        same = X is Y
+        X = times_pow2(X, -e, xp)
+        Y = X if same else times_pow2(Y, -e, xp)
+    dist, ind = _search_in_range(X, Y, k, metric, p, xp)
+    return scale_back(dist, e, metric, xp), ind
+
+
+def _search_in_range(
+    X: Any, Y: Any, k: int, metric: str, p: float, xp: ModuleType
+) -> tuple[Any, Any]:
+    """:func:`search` on data whose distances cannot overflow or underflow."""
     if metric in EUCLIDEAN:
         dist, ind = _euclidean(X, Y, k, xp)
         return (xp.sqrt(dist) if metric == "euclidean" else dist), ind
@@ -354,9 +373,7 @@ def augment_centers(C: Any, width: int, xp: ModuleType) -> tuple[Any, Any]:
     return xp.concat([C.T, CC[None, :], zeros], axis=0), CC
 
 
-def nearest_center(
-    X: Any, C: Any, xp: ModuleType, prepared: tuple[Any, Any] | None = None
-) -> tuple[Any, Any]:
+def nearest_center(X: Any, C: Any, xp: ModuleType) -> tuple[Any, Any]:
     """Find the nearest row of ``C`` for every row of ``X`` (KMeans.predict).
 
     Returns the labels and their exact squared distances.  One augmented GEMM
@@ -364,14 +381,19 @@ def nearest_center(
     (the first minimum: ties go to the lower index).  Rows whose runner-up is
     within the expansion's rounding of the winner are redone exactly, so the
     labels equal an exact search's; the distance is ``Σ (x − c_label)²``.
-    ``prepared`` is :func:`augment_queries` of ``X``, reused across calls.
+    Data out of the safe range is labelled at an exact power-of-two scale
+    (:mod:`._scaling`); a distance beyond the dtype's range is ``inf``.
     """
+    e = scale_exponent([X, C], xp)
+    if e:
+        labels, dist = nearest_center(times_pow2(X, -e, xp), times_pow2(C, -e, xp), xp)
+        return labels, times_pow2(dist, 2 * e, xp)
     n, d = X.shape
     k = C.shape[0]
     dev = device_of(X)
-    Xa, XX = augment_queries(X, xp) if prepared is None else prepared
+    Xa, XX = augment_queries(X, xp)
     Ca, CC = augment_centers(C, Xa.shape[1], xp)
-    slack = 2.0 * _tol(xp, X.dtype, d)
+    slack = 2.0 * rounding_bound(xp, X.dtype, d)
     cc_max = xp.max(CC)
     ix = index_dtype(xp, dev)
     cols = xp.arange(k, dtype=ix, device=dev)
@@ -404,9 +426,9 @@ def _map_tiles(fn: Any, starts: range, xp: ModuleType, n: int) -> tuple[Any, Any
     """Run ``fn`` (one row tile → a pair of arrays) on every tile, concatenated.
 
     numpy's reductions are single-threaded, so for numpy the tiles run on a
-    thread pool with a one-thread BLAS each (see :func:`_host_workers`).
+    thread pool with a one-thread BLAS each (see :func:`host_workers`).
     """
-    workers = _host_workers(xp, n)
+    workers = host_workers(xp, n)
     if workers > 1 and len(starts) > 1:
         with _one_blas_thread():
             results = list(_pool(workers).map(fn, starts))

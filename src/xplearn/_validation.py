@@ -217,8 +217,19 @@ def check_non_empty(X: Any, name: str = "X") -> None:
         raise ValueError(msg)
 
 
-def check_finite(X: Any, xp: ModuleType, name: str = "X") -> None:
-    """Raise ``ValueError`` naming how many NaN/inf values and where the first is."""
+def check_finite(
+    X: Any,
+    xp: ModuleType,
+    name: str = "X",
+    fix: str = (
+        "Remove those samples or impute them (e.g. sklearn.impute.SimpleImputer) "
+        "before calling xplearn."
+    ),
+) -> None:
+    """Raise ``ValueError`` naming how many NaN/inf values and where the first is.
+
+    ``fix`` is the sentence that says what to do about it.
+    """
     finite = xp.isfinite(X)
     if bool(xp.all(finite)):
         return
@@ -233,8 +244,7 @@ def check_finite(X: Any, xp: ModuleType, name: str = "X") -> None:
     )
     msg = (
         f"Input {name} contains {kinds}: {n_bad} non-finite value(s), the first "
-        f"at row {row}, column {col}. Remove those samples or impute them "
-        "(e.g. sklearn.impute.SimpleImputer) before calling xplearn."
+        f"at row {row}, column {col}. {fix}"
     )
     raise ValueError(msg)
 

@@ -45,7 +45,8 @@ from ._kmeans import (
 from ._lloyd import _count, _Data, _elkan, _lloyd
 from ._namespace import device_of
 from ._primitives import segment_sums, segment_weights, sq_row_norms
-from ._validation import check_array, check_fit_input, check_query
+from ._scaling import ldexp, scale_exponent, times_pow2
+from ._validation import check_array, check_finite, check_fit_input, check_query
 
 
 def kmeans_plusplus(
@@ -99,13 +100,29 @@ def kmeans_plusplus(
     norms = (
         sq_row_norms(Xc, xp)
         if x_squared_norms is None
-        else xp.astype(edge.follow(x_squared_norms, "x_squared_norms"), Xc.dtype)
+        else _check_norms(edge.follow(x_squared_norms, "x_squared_norms"), Xc, xp)
     )
     centers, idx = _kmeans_plusplus(
         Xc, k, norms, w, _check_random_state(random_state), n_local_trials, xp
     )
     out: tuple[Any, Any] = edge.to_caller((centers, idx))
     return out
+
+
+def _check_norms(norms: Any, X: Any, xp: ModuleType) -> Any:
+    """``x_squared_norms`` as a (n_samples,) array of ``X``'s dtype, or raise."""
+    n = X.shape[0]
+    if norms.ndim != 1 or norms.shape[0] != n:
+        msg = (
+            f"x_squared_norms has shape {tuple(norms.shape)}, expected ({n},): "
+            "one squared norm per row of X (or leave it None)."
+        )
+        raise ValueError(msg)
+    norms = xp.astype(norms, X.dtype, copy=True)
+    check_finite(
+        xp.reshape(norms, (-1, 1)), xp, "x_squared_norms", "Pass finite norms."
+    )
+    return norms
 
 
 class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type: ignore[misc]
@@ -224,29 +241,52 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
             return 1
         return int(self.n_init)
 
+    def _init_array(self, X: Any, edge: Edge) -> Any:
+        """Return the explicit ``init`` array, checked, in ``X``'s dtype; else None.
+
+        Checked as ``X`` is (shape, finiteness) before anything uses it: a NaN
+        centre would otherwise label no point at all.
+        """
+        if isinstance(self.init, str) or callable(self.init):
+            return None
+        return self._checked_centers(edge.follow(self.init, "init"), X, edge)
+
+    def _checked_centers(self, centers: Any, X: Any, edge: Edge) -> Any:
+        """Return initial centres as a new array of ``X``'s dtype, or raise."""
+        xp = edge.xp
+        k = self.n_clusters
+        if centers.ndim != 2 or tuple(centers.shape) != (k, X.shape[1]):
+            msg = (
+                f"The shape of the initial centers {tuple(centers.shape)} does not "
+                f"match the number of clusters {k} and features {X.shape[1]}."
+            )
+            raise ValueError(msg)
+        centers = xp.astype(centers, X.dtype, copy=True)  # never alias the user's
+        check_finite(centers, xp, "init", "Pass finite initial centres.")
+        return centers
+
     def _init_centers(
-        self, X: Any, norms: Any, w: Any, rs: Any, xp: ModuleType, edge: Edge
+        self,
+        X: Any,
+        norms: Any,
+        w: Any,
+        rs: Any,
+        xp: ModuleType,
+        edge: Edge,
+        given: Any = None,
     ) -> Any:
+        """Draw initial centres in the frame of ``X`` (``given``: an array ``init``)."""
         n, k = X.shape[0], self.n_clusters
+        if given is not None:
+            return given
         if isinstance(self.init, str) and self.init == "k-means++":
             return _kmeans_plusplus(X, k, norms, w, rs, None, xp)[0]
         if isinstance(self.init, str) and self.init == "random":
             w_h = _host_floats(w)
             seeds = rs.choice(n, size=k, replace=False, p=w_h / w_h.sum())
             return xp.take(X, xp.asarray(seeds, device=device_of(X)), axis=0)
-        if callable(self.init):
-            centers = self.init(X, k, random_state=rs)
-            centers = edge.follow(centers, "init")
-        else:
-            centers = edge.follow(self.init, "init")
-        centers = xp.astype(centers, X.dtype, copy=True)  # never alias the user's
-        if tuple(centers.shape) != (k, X.shape[1]):
-            msg = (
-                f"The shape of the initial centers {tuple(centers.shape)} does not "
-                f"match the number of clusters {k} and features {X.shape[1]}."
-            )
-            raise ValueError(msg)
-        return centers
+        centers = self.init(X, k, random_state=rs)
+        return self._checked_centers(edge.follow(centers, "init"), X, edge)
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
         """Compute the clustering.
@@ -268,10 +308,17 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         xp = edge.xp
         _check_n_clusters(self.n_clusters, Xc.shape[0])
         w = _check_sample_weight(sample_weight, edge, Xc.shape[0], Xc.dtype)
+        given = self._init_array(Xc, edge)
         rs = _check_random_state(self.random_state)
+        # Data whose squares would overflow or underflow is clustered at an
+        # exact power-of-two scale: the same labels, nothing leaves the range.
+        e = scale_exponent([Xc] if given is None else [Xc, given], xp)
+        Xs = times_pow2(Xc, -e, xp)
         # Centre the data: the expansion's distances are more accurate there.
-        mean = xp.mean(Xc, axis=0)
-        Xm = Xc - mean
+        mean = xp.mean(Xs, axis=0)
+        Xm = Xs - mean
+        if given is not None:  # given in X's coordinates
+            given = times_pow2(given, -e, xp) - mean
         data = _Data(Xm, w, xp)
         norms = data.XX
         # The mean feature variance is the mean squared norm of the centred
@@ -280,9 +327,7 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         run = _elkan if self.algorithm == "elkan" else _lloyd
         best = None
         for _ in range(n_init):
-            init = self._init_centers(Xm, norms, w, rs, xp, edge)
-            if not isinstance(self.init, str) and not callable(self.init):
-                init = init - mean  # a given array is in X's coordinates
+            init = self._init_centers(Xm, norms, w, rs, xp, edge, given)
             if self.verbose:
                 print("Initialization complete")
             labels, inertia, centers, n_iter = run(
@@ -307,9 +352,10 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        self.cluster_centers_ = centers + mean
+        self.cluster_centers_ = times_pow2(centers + mean, e, xp)
         self.labels_ = labels
-        self.inertia_ = inertia
+        # Beyond float64 (float64 data past ~1e154) the inertia is inf.
+        self.inertia_ = ldexp(inertia, 2 * e)
         self.n_iter_ = n_iter
         self._n_features_out = self.n_clusters
         return self
@@ -590,16 +636,43 @@ class MiniBatchKMeans(KMeans):
         return batch, min(int(init_size), n)
 
     def _init_subset(
-        self, X: Any, w: Any, rs: Any, init_size: int, xp: ModuleType, edge: Edge
+        self,
+        X: Any,
+        w: Any,
+        rs: Any,
+        init_size: int,
+        xp: ModuleType,
+        edge: Edge,
+        given: Any,
     ) -> Any:
         """Draw initial centres from ``init_size`` random samples (scikit-learn)."""
         n = X.shape[0]
         if init_size < n:
             idx = xp.asarray(rs.randint(0, n, init_size), device=device_of(X))
             X, w = xp.take(X, idx, axis=0), xp.take(w, idx)
-        return self._init_centers(X, sq_row_norms(X, xp), w, rs, xp, edge)
+        return self._init_centers(X, sq_row_norms(X, xp), w, rs, xp, edge, given)
 
-    def _start(self, X: Any, w: Any, edge: Edge, *, validate: bool = True) -> None:
+    def _scaled(self, Xc: Any, edge: Edge, *, first: bool) -> tuple[Any, Any]:
+        """``X`` in the frame the steps run in, and the array ``init`` there.
+
+        The frame is ``X · 2**-e`` (see ``_scaling``), ``e`` fixed by the first
+        data seen; the fitted centres are moved into it for the steps and
+        back by :meth:`_finish`.
+        """
+        xp = edge.xp
+        given = None
+        if first:
+            given = self._init_array(Xc, edge)
+            self._scale = scale_exponent([Xc] if given is None else [Xc, given], xp)
+            if given is not None:
+                given = times_pow2(given, -self._scale, xp)
+        else:
+            self.cluster_centers_ = times_pow2(self.cluster_centers_, -self._scale, xp)
+        return times_pow2(Xc, -self._scale, xp), given
+
+    def _start(
+        self, X: Any, w: Any, edge: Edge, given: Any, *, validate: bool = True
+    ) -> None:
         """Draw the initial centres and reset the on-line state."""
         xp = edge.xp
         n_init = self._check_params()
@@ -610,7 +683,7 @@ class MiniBatchKMeans(KMeans):
         self._rs = _check_random_state(self.random_state)
         if not validate:  # partial_fit: one initialisation, as scikit-learn
             self.cluster_centers_ = self._init_subset(
-                X, w, self._rs, self._init_size, xp, edge
+                X, w, self._rs, self._init_size, xp, edge, given
             )
         else:
             valid = xp.asarray(
@@ -619,7 +692,9 @@ class MiniBatchKMeans(KMeans):
             X_valid, w_valid = xp.take(X, valid, axis=0), xp.take(w, valid)
             best, best_inertia = None, math.inf
             for _ in range(n_init):
-                centers = self._init_subset(X, w, self._rs, self._init_size, xp, edge)
+                centers = self._init_subset(
+                    X, w, self._rs, self._init_size, xp, edge, given
+                )
                 _, dist = _assign(X_valid, centers, xp)
                 inertia = float(xp.sum(dist * w_valid))
                 if best is None or inertia < best_inertia:
@@ -748,7 +823,8 @@ class MiniBatchKMeans(KMeans):
         edge, Xc, w = self._validated(X, sample_weight, reset=True)
         xp = edge.xp
         n = Xc.shape[0]
-        self._start(Xc, w, edge)
+        Xc, given = self._scaled(Xc, edge, first=True)
+        self._start(Xc, w, edge, given)
         n_steps = (int(self.max_iter) * n) // self._batch_size
         # Batches are drawn with probability proportional to the weights and
         # then count once each (scikit-learn 1.9's sampling).
@@ -771,12 +847,15 @@ class MiniBatchKMeans(KMeans):
         return self
 
     def _finish(self, Xc: Any, w: Any, xp: ModuleType, total: float) -> None:
+        """Labels and inertia of the scaled ``Xc``; centres back in X's units."""
         self._n_features_out = self.n_clusters
+        e = self._scale
         if self.compute_labels:
             self.labels_, dist = _assign(Xc, self.cluster_centers_, xp)
-            self.inertia_ = float(xp.sum(dist * w))
+            self.inertia_ = ldexp(float(xp.sum(dist * w)), 2 * e)
         elif self._ewa_inertia is not None:
-            self.inertia_ = self._ewa_inertia * total
+            self.inertia_ = ldexp(self._ewa_inertia * total, 2 * e)
+        self.cluster_centers_ = times_pow2(self.cluster_centers_, e, xp)
 
     def partial_fit(
         self, X: Any, y: Any = None, sample_weight: Any = None
@@ -799,8 +878,9 @@ class MiniBatchKMeans(KMeans):
         first = not hasattr(self, "cluster_centers_")
         edge, Xc, w = self._validated(X, sample_weight, reset=first)
         xp = edge.xp
+        Xc, given = self._scaled(Xc, edge, first=first)
         if first:
-            self._start(Xc, w, edge, validate=False)
+            self._start(Xc, w, edge, given, validate=False)
             self.n_steps_ = 0
         self._step(Xc, w, xp, self._random_reassign(xp))
         self.n_steps_ += 1

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from ._dispatch import Edge
 from ._namespace import is_lazy
 from ._primitives import sq_row_norms, working_memory_bytes
+from ._scaling import scale_back, scale_exponent, times_pow2
 from ._validation import check_array, check_n_features, result_dtype
 
 EUCLIDEAN = frozenset({"euclidean", "l2", "sqeuclidean"})
@@ -115,7 +116,35 @@ def _device(X: Any) -> Any:
 def _pairwise(
     X: Any, Y: Any, metric: str, p: float, xp: ModuleType, *, same: bool
 ) -> Any:
-    """Full distance matrix, computed in row chunks."""
+    """Full distance matrix, computed in row chunks.
+
+    Data whose squares would overflow or underflow is measured at an exact
+    power-of-two scale (:mod:`._scaling`) and the distances scaled back.
+    """
+    D, e = pairwise_scaled(X, Y, metric, p, xp, same=same)
+    return scale_back(D, e, metric, xp)
+
+
+def pairwise_scaled(
+    X: Any, Y: Any, metric: str, p: float, xp: ModuleType, *, same: bool
+) -> tuple[Any, int]:
+    """Distances of ``X · 2**-e`` and ``Y · 2**-e``, and ``e`` (see ``_scaling``).
+
+    ``e`` is 0 for data in the safe range.  Scaled distances never overflow,
+    so callers that compare them (radius queries) do so before scaling back.
+    """
+    e = scale_exponent([X, Y], xp, metric, p)
+    if e:
+        alias = Y is X
+        X = times_pow2(X, -e, xp)
+        Y = X if alias else times_pow2(Y, -e, xp)
+    return _pairwise_in_range(X, Y, metric, p, xp, same=same), e
+
+
+def _pairwise_in_range(
+    X: Any, Y: Any, metric: str, p: float, xp: ModuleType, *, same: bool
+) -> Any:
+    """Full distance matrix of data in the safe range, in row chunks."""
     YY = sq_row_norms(Y, xp) if metric in EUCLIDEAN else None
     rows = pairwise_block_rows(X, Y, metric, xp)
     n = X.shape[0]

@@ -19,13 +19,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from ._convert import to_namespace
 from ._dispatch import Edge
 from ._namespace import backend_name, device_of, is_lazy
+from ._scaling import ldexp, scale_back, times_pow2
 from ._search import search, search_lazy
 from ._validation import (
     check_fit_input,
     check_n_features,
     check_query,
 )
-from .metrics import check_metric, prepare_pair
+from .metrics import check_metric, pairwise_scaled, prepare_pair
 
 
 def check_n_neighbors(n_neighbors: Any, n_samples_fit: int) -> int:
@@ -336,14 +337,20 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             edge, Xc = self._query(X)
         xp = edge.xp
         name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
-        D = to_numpy(_pairwise_compute(Xc, self._fit_X, name, p, xp))
+        # Distances of the data at its safe power-of-two scale 2**-e, compared
+        # with the radius at the same scale: nothing overflows on the way.
+        D, e = pairwise_scaled(Xc, self._fit_X, name, p, xp, same=False)
+        D, r_s = to_numpy(D), ldexp(float(r), -e)
+        inside = np.less_equal(D, r_s)
         if name == "euclidean":
             # The expansion's rounding must not move points across the radius.
-            D = _exact_euclidean_host(to_numpy(Xc), to_numpy(self._fit_X), D, r)
+            X_h, Y_h = to_numpy(Xc), to_numpy(self._fit_X)
+            D = _exact_near_radius(X_h, Y_h, D, inside, r_s, e)
+        D = scale_back(D, e, name, np)
         dists, inds = [], []
         for i in range(D.shape[0]):
             row = D[i]
-            idx = np.flatnonzero(row <= r)
+            idx = np.flatnonzero(inside[i])
             if X is None:
                 idx = idx[idx != i]
             d = row[idx]
@@ -412,22 +419,37 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         )
 
 
-def _pairwise_compute(X: Any, Y: Any, metric: str, p: float, xp: Any) -> Any:
-    """All distances, on compute arrays (chunked; see ``metrics``)."""
-    from .metrics import _pairwise
+def _exact_near_radius(X: Any, Y: Any, D: Any, inside: Any, r: float, e: int) -> Any:
+    """Decide by differences the pairs whose expansion distance is near ``r``.
 
-    return _pairwise(X, Y, metric, p, xp, same=False)
-
-
-def _exact_euclidean_host(X: Any, Y: Any, D: Any, r: float) -> Any:
-    """Recompute exactly the distances that the expansion puts near ``r``."""
+    ``D`` holds the expansion's Euclidean distances of ``X · 2**-e`` and
+    ``Y · 2**-e`` (host arrays, in the compute dtype) and ``r`` the radius
+    at that scale.  The expansion's squared distance is off by at most the
+    rounding bound of :func:`xplearn._search.rounding_bound` times
+    ``‖x‖² + ‖y‖²``, which grows with a common offset of the data, not with
+    the distance: every pair within twice that of ``r²`` is measured again
+    by differences in float64: ``inside`` (the membership) is corrected in
+    place, and ``D`` is returned corrected (a copy where it changes: the host
+    view of a jax or TF array is read-only).
+    """
     import numpy as np
 
-    near = np.abs(D - r) <= 1e-4 * max(r, 1.0)
-    i, j = np.nonzero(near)
+    from ._search import rounding_bound
+
+    Xs = times_pow2(X.astype(np.float64), -e, np)
+    Ys = times_pow2(Y.astype(np.float64), -e, np)
+    slack = 2.0 * rounding_bound(np, D.dtype, X.shape[1])
+    eps = float(np.finfo(D.dtype).eps)
+    XX, YY = (Xs * Xs).sum(axis=1), (Ys * Ys).sum(axis=1)
+    with np.errstate(over="ignore"):
+        D2, r2 = D.astype(np.float64) ** 2, r * r
+        margin = slack * (XX[:, None] + YY[None, :]) + 4.0 * eps * r2
+        i, j = np.nonzero(np.abs(D2 - r2) <= margin)
     if len(i):
+        exact = np.sqrt(((Xs[i] - Ys[j]) ** 2).sum(axis=1))
+        inside[i, j] = exact <= r
         D = D.copy()
-        D[i, j] = np.sqrt(((X[i].astype(np.float64) - Y[j]) ** 2).sum(axis=1))
+        D[i, j] = exact
     return D
 
 
