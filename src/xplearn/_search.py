@@ -66,9 +66,18 @@ def _rerank(Xq: Any, Y: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any
 
 
 def rounding_bound(xp: ModuleType, dtype: Any, n_features: int) -> float:
-    """Relative rounding bound of the expansion (per unit of ‖x‖² + max ‖y‖²)."""
+    """Relative rounding bound of the expansion (per unit of ‖x‖² + max ‖y‖²).
+
+    A worst-case bound, not a typical one: a dot product of length ``d + 1``
+    summed in any order is off by at most ``γ = (d + 1)·u`` times
+    ``Σ |xᵢ yᵢ|`` (``u = eps / 2``), so ``‖y‖² − 2 x·y`` with ``‖y‖²`` itself
+    rounded is off by at most ``(d + 1)·u·(‖x‖² + 3‖y‖²)``, below
+    ``1.5·(d + 2)·eps·(‖x‖² + ‖y‖²)``.  A probabilistic ``√d`` bound is
+    tighter on random data, and adversarial data (offsets, grids: every
+    partial sum rounding the same way) breaks it.
+    """
     eps = float(xp.finfo(dtype).eps)
-    return float(eps * (4.0 * n_features**0.5 + 4.0))
+    return float(1.5 * (n_features + 2) * eps)
 
 
 def _euclidean_tiles(
