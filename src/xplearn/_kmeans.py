@@ -16,7 +16,6 @@ from ._dispatch import Edge
 from ._namespace import device_of
 from ._primitives import sq_row_norms
 from ._scaling import scale_exponent, times_pow2
-from ._search import nearest_center
 
 
 def _check_random_state(random_state: Any) -> Any:
@@ -69,12 +68,13 @@ def _kmeans_plusplus(
     """Greedy k-means++ (scikit-learn's); random draws on the host.
 
     Data out of the safe range is seeded at an exact power-of-two scale
-    (:mod:`._scaling`); the centres are rows of ``X`` itself.
+    (:mod:`._scaling`), with norms of the scaled rows (those of ``X`` may
+    have overflowed); the centres are rows of ``X`` itself.
     """
     e = scale_exponent([X], xp)
     if e:
         Xs = times_pow2(X, -e, xp)
-        norms = times_pow2(x_squared_norms, -2 * e, xp)
+        norms = sq_row_norms(Xs, xp)
         _, idx = _kmeans_plusplus(
             Xs, n_clusters, norms, sample_weight, random_state, n_local_trials, xp
         )
@@ -130,12 +130,6 @@ def _check_n_clusters(n_clusters: Any, n_samples: int) -> int:
         )
         raise ValueError(msg)
     return int(n_clusters)
-
-
-def _assign(X: Any, centers: Any, xp: ModuleType) -> tuple[Any, Any]:
-    """Labels (nearest centre, lower index on ties) and squared distances."""
-    labels, dist = nearest_center(X, centers, xp)
-    return labels, dist
 
 
 def _relocate_empty(

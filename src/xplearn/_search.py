@@ -393,10 +393,25 @@ def nearest_center(X: Any, C: Any, xp: ModuleType) -> tuple[Any, Any]:
     Data out of the safe range is labelled at an exact power-of-two scale
     (:mod:`._scaling`); a distance beyond the dtype's range is ``inf``.
     """
+    labels, dist, e = nearest_center_scaled(X, C, xp)
+    return labels, times_pow2(dist, 2 * e, xp)
+
+
+def nearest_center_scaled(X: Any, C: Any, xp: ModuleType) -> tuple[Any, Any, int]:
+    """:func:`nearest_center` of ``X · 2**-e`` and ``C · 2**-e``, and ``e``.
+
+    The squared distances stay at that scale, where they cannot overflow
+    (sums of them, such as an inertia, are scaled back as Python floats).
+    """
     e = scale_exponent([X, C], xp)
     if e:
-        labels, dist = nearest_center(times_pow2(X, -e, xp), times_pow2(C, -e, xp), xp)
-        return labels, times_pow2(dist, 2 * e, xp)
+        X, C = times_pow2(X, -e, xp), times_pow2(C, -e, xp)
+    labels, dist = _nearest_center_in_range(X, C, xp)
+    return labels, dist, e
+
+
+def _nearest_center_in_range(X: Any, C: Any, xp: ModuleType) -> tuple[Any, Any]:
+    """:func:`nearest_center` for data whose squares stay in range."""
     n, d = X.shape
     k = C.shape[0]
     dev = device_of(X)

@@ -32,7 +32,6 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin as _NamesOut
 
 from ._dispatch import Edge
 from ._kmeans import (
-    _assign,
     _check_n_clusters,
     _check_random_state,
     _check_sample_weight,
@@ -46,6 +45,7 @@ from ._lloyd import _count, _Data, _elkan, _lloyd
 from ._namespace import device_of
 from ._primitives import segment_sums, segment_weights, sq_row_norms
 from ._scaling import ldexp, scale_exponent, times_pow2
+from ._search import nearest_center, nearest_center_scaled
 from ._validation import check_array, check_finite, check_fit_input, check_query
 
 
@@ -381,7 +381,7 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
             In ``X``'s framework and device.
         """
         edge, Xc = self._query(X)
-        return edge.to_caller(_assign(Xc, self.cluster_centers_, edge.xp)[0])
+        return edge.to_caller(nearest_center(Xc, self.cluster_centers_, edge.xp)[0])
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
         """Fit and return ``labels_`` in ``X``'s framework.
@@ -456,8 +456,10 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         """
         edge, Xc = self._query(X)
         w = _check_sample_weight(sample_weight, edge, Xc.shape[0], Xc.dtype)
-        _, dist = _assign(Xc, self.cluster_centers_, edge.xp)
-        return -float(edge.xp.sum(dist * w))
+        # At the data's safe scale: the sum is representable in float64 even
+        # where the squared distances are not in float32.
+        _, dist, e = nearest_center_scaled(Xc, self.cluster_centers_, edge.xp)
+        return -ldexp(float(edge.xp.sum(dist * w)), 2 * e)
 
 
 def kmeans(
@@ -695,7 +697,7 @@ class MiniBatchKMeans(KMeans):
                 centers = self._init_subset(
                     X, w, self._rs, self._init_size, xp, edge, given
                 )
-                _, dist = _assign(X_valid, centers, xp)
+                _, dist = nearest_center(X_valid, centers, xp)
                 inertia = float(xp.sum(dist * w_valid))
                 if best is None or inertia < best_inertia:
                     best, best_inertia = centers, inertia
@@ -721,7 +723,7 @@ class MiniBatchKMeans(KMeans):
         import numpy as np
 
         centers, counts = self.cluster_centers_, self._counts
-        labels, dist = _assign(Xb, centers, xp)
+        labels, dist = nearest_center(Xb, centers, xp)
         sums, wsum = segment_sums(Xb, labels, wb, self.n_clusters, xp)
         has = wsum > 0
         new_counts = counts + wsum
@@ -851,7 +853,7 @@ class MiniBatchKMeans(KMeans):
         self._n_features_out = self.n_clusters
         e = self._scale
         if self.compute_labels:
-            self.labels_, dist = _assign(Xc, self.cluster_centers_, xp)
+            self.labels_, dist = nearest_center(Xc, self.cluster_centers_, xp)
             self.inertia_ = ldexp(float(xp.sum(dist * w)), 2 * e)
         elif self._ewa_inertia is not None:
             self.inertia_ = ldexp(self._ewa_inertia * total, 2 * e)
