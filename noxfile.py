@@ -81,7 +81,7 @@ def tests(session: nox.Session, backend: str) -> None:
 @nox.session
 def tests_min(session: nox.Session) -> None:
     """The suite with the oldest supported dependency versions."""
-    session.install(*MINIMUM, "pytest>=8", "-e", ".")
+    session.install(*MINIMUM, "pytest>=8", "hypothesis>=6.100", "-e", ".")
     session.run("pip", "list", silent=False)
     # array-api-strict is left out: its releases that install beside
     # numpy 1.26 call numpy 2 APIs (np.asarray(copy=...)) on to_device.
