@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any, Literal, TypedDict, cast
 
 TFNamespace = Literal["auto", "torch", "numpy"]
+Screening = Literal["auto", "off"]
 
 
 class Config(TypedDict):
@@ -22,6 +23,7 @@ class Config(TypedDict):
 
     working_memory: float | None
     tf_namespace: TFNamespace
+    screening: Screening
 
 
 _DEFAULTS: Config = {
@@ -29,6 +31,7 @@ _DEFAULTS: Config = {
     # of free memory on a GPU), as scikit-learn's working_memory does for host.
     "working_memory": None,
     "tf_namespace": "auto",
+    "screening": "auto",
 }
 
 _CONFIG: contextvars.ContextVar[Config] = contextvars.ContextVar(
@@ -36,6 +39,7 @@ _CONFIG: contextvars.ContextVar[Config] = contextvars.ContextVar(
 )
 
 _TF_NAMESPACES = ("auto", "torch", "numpy")
+_SCREENING = ("auto", "off")
 
 
 def get_config() -> Config:
@@ -74,6 +78,10 @@ def _validated(updates: dict[str, Any]) -> dict[str, Any]:
     if ns not in _TF_NAMESPACES:
         msg = f"tf_namespace must be one of {_TF_NAMESPACES}, got {ns!r}."
         raise ValueError(msg)
+    screening = updates.get("screening", "auto")
+    if screening not in _SCREENING:
+        msg = f"screening must be one of {_SCREENING}, got {screening!r}."
+        raise ValueError(msg)
     return updates
 
 
@@ -81,6 +89,7 @@ def set_config(
     *,
     working_memory: float | Literal["unchanged"] | None = "unchanged",
     tf_namespace: TFNamespace | Literal["unchanged"] = "unchanged",
+    screening: Screening | Literal["unchanged"] = "unchanged",
 ) -> None:
     """Change xplearn settings for the current context (thread or task).
 
@@ -93,6 +102,12 @@ def set_config(
     tf_namespace : {"auto", "torch", "numpy"}, optional
         Where eager TensorFlow tensors are computed: ``"auto"`` uses torch when
         it is installed (so a GPU tensor stays on the GPU) and numpy otherwise.
+    screening : {"auto", "off"}, optional
+        ``"auto"``: large float32 Euclidean k-NN searches on a CPU with fast
+        bfloat16 products screen candidates in bfloat16, then prove per query
+        that the float32 answer is unchanged (queries without the proof are
+        searched in float32).  ``"off"``: float32 throughout.  The results
+        are the same either way; only the time differs.
 
     Examples
     --------
@@ -107,6 +122,7 @@ def set_config(
         for k, v in (
             ("working_memory", working_memory),
             ("tf_namespace", tf_namespace),
+            ("screening", screening),
         )
         if not (isinstance(v, str) and v == "unchanged")
     }

@@ -35,6 +35,7 @@ from ._primitives import (
     working_memory_bytes,
 )
 from ._scaling import scale_back, scale_exponent, times_pow2
+from ._screen import screen_applies, screened_search
 from ._validation import index_dtype
 from .metrics import EUCLIDEAN, distance_block, itemsize
 
@@ -56,7 +57,7 @@ def _exact_sq(Xq: Any, Y: Any, idx: Any, xp: ModuleType) -> Any:
     return xp.sum(diff * diff, axis=2)
 
 
-def _rerank(Xq: Any, Y: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
+def rerank(Xq: Any, Y: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     """Exact squared distances of the candidates, the ``k`` best, ties by index."""
     order = xp.argsort(idx, axis=1)
     idx = take_rows(idx, order, xp)
@@ -96,7 +97,7 @@ def _euclidean_tiles(
     return max(1, rows), cols
 
 
-def _column_bounds(m: int, cols: int) -> list[tuple[int, int]]:
+def column_bounds(m: int, cols: int) -> list[tuple[int, int]]:
     """Cut ``m`` columns into tiles of width ``cols``.
 
     A ragged end is cut to a multiple of the group size, and what is left
@@ -200,7 +201,7 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     budget = working_memory_bytes(xp, dev)
     workers = host_workers(xp, n)
     rows, cols = _euclidean_tiles(n, m, n_cand, d, itemsize(X, xp), budget // workers)
-    bounds = _column_bounds(m, cols)
+    bounds = column_bounds(m, cols)
     YY = sq_row_norms(Y, xp)
     # (d + 1 + pad) × m, built once; the inner dimension is padded with zeros
     # to a multiple of 8, where BLAS kernels run ~15% faster than at d + 1.
@@ -240,7 +241,7 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
                 else merge_candidates(*best, vals, idx, n_cand, xp)
             )
         assert best is not None
-        vals, idx = _rerank(Xq, Y, best[1], k, xp)
+        vals, idx = rerank(Xq, Y, best[1], k, xp)
         if m > n_cand:
             margin = slack * (sq_row_norms(Xq, xp) + yy_max)
             vals, idx = _redo_close_calls(
@@ -293,7 +294,10 @@ def _search_in_range(
 ) -> tuple[Any, Any]:
     """:func:`search` on data whose distances cannot overflow or underflow."""
     if metric in EUCLIDEAN:
-        dist, ind = _euclidean(X, Y, k, xp)
+        if screen_applies(X, Y, k, xp):
+            dist, ind = screened_search(X, Y, k, xp, _euclidean)
+        else:
+            dist, ind = _euclidean(X, Y, k, xp)
         return (xp.sqrt(dist) if metric == "euclidean" else dist), ind
     n, m = X.shape[0], Y.shape[0]
     size = itemsize(X, xp)

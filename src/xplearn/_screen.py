@@ -1,0 +1,259 @@
+"""Exact reduced-precision screening of the Euclidean k-NN search.
+
+On CPUs with bfloat16 dot-product instructions (AVX512-BF16, AMX), torch's
+bfloat16 matrix product runs about 4× faster than float32 (PERF-NOTES.md:
+629–822 against 149–195 GF/s on this 2-core Zen 5).  The screen computes the
+ranking values ``‖y‖² − 2 x·y`` of the centred data in bfloat16, keeps a few
+more candidates than asked for, re-ranks them by their exact float32
+distances (the same function as the float32 search), and then *proves* per
+query that no other row can come closer or tie: with a rigorous bound on
+the screen's error, every non-candidate's true distance exceeds the k-th
+computed one.  Queries where the proof fails are searched again by the float32
+path.  The answers (indices, ties to the lower index, distances) are therefore
+the float32 path's, bit for bit.
+
+The bound, for ``x`` and ``y`` centred on the database mean and rounded to
+float32 (``u = 2**-8``, bfloat16's unit roundoff; ``v = 2**-24``, float32's;
+``K`` the product's inner dimension): inputs rounded to bfloat16 move
+``−2 x·y`` by at most ``(4u + 2u²)‖x‖‖y‖``; ``‖y‖²`` rides in two bfloat16
+columns (high and low part: ``u²‖y‖²``); the float32 accumulation adds at
+most ``1.01·K·v`` times the sum of the terms' magnitudes; and the output is
+rounded to bfloat16 (``u/(1−u)·|value|``).  Centring and the final
+distances are float32 roundings, covered by ``v`` terms.  See
+:func:`_certified`.
+
+numpy float32 input takes the same path through a zero-copy torch view when
+torch is installed.  ``config_context(screening="off")`` turns it off; the
+results do not change, only the time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import threading
+from types import ModuleType
+from typing import Any
+
+from ._config import get_config
+from ._namespace import device_of, namespace_name
+
+# Candidates kept per query beyond k: enough that the certificate holds for
+# all but a few queries on Gaussian data (PERF-NOTES: 34 at k = 10).
+_EXTRA = 24
+# Below this many multiply-adds the screen's fixed costs outweigh its gain.
+_MIN_WORK = 2**28
+# Database rows per candidate below which the group selection does not run:
+# the selection then costs what the float32 path's does and the screen gains
+# little.
+_MIN_ROWS_PER_CANDIDATE = 1024
+# Columns per tile, and the group size of the candidate selection.
+_GROUP = 256
+_TILE_COLS = 131_072
+_TILE_ELEMENTS = 2**24
+_U = 2.0**-8  # bfloat16 unit roundoff (8 significant bits)
+_V = 2.0**-24  # float32 unit roundoff
+
+_FAST: dict[str, bool] = {}
+_LOCK = threading.Lock()
+
+
+def bf16_is_fast() -> bool:
+    """Whether bfloat16 products are at least twice float32's on this CPU.
+
+    Measured once per process (about 20 ms): CPUs without bfloat16
+    instructions emulate them, slower than float32.
+    """
+    with _LOCK:
+        if "cpu" not in _FAST:
+            _FAST["cpu"] = _measure()
+        return _FAST["cpu"]
+
+
+def _measure() -> bool:
+    import time
+
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    A = torch.randn((256, 64), generator=gen)
+    B = torch.randn((8192, 64), generator=gen)
+    best = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a, b = A.to(dtype), B.to(dtype)
+        out = torch.empty((256, 8192), dtype=dtype)
+        torch.mm(a, b.T, out=out)  # warm up
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            torch.mm(a, b.T, out=out)
+            times.append(time.perf_counter() - t)
+        best[dtype] = min(times)
+    return best[torch.bfloat16] * 2.0 <= best[torch.float32]
+
+
+def screen_applies(X: Any, Y: Any, k: int, xp: ModuleType) -> bool:
+    """Whether :func:`screened_search` should run for this search."""
+    if get_config()["screening"] == "off":
+        return False
+    name = namespace_name(xp)
+    if name == "numpy":
+        if importlib.util.find_spec("torch") is None:
+            return False
+    elif name != "torch" or str(device_of(X)) != "cpu":
+        # TODO(#10): tensor cores on GPU, measured there first.
+        return False
+    if str(X.dtype).rpartition(".")[2] != "float32":
+        return False
+    n, d = X.shape
+    m = Y.shape[0]
+    return (
+        n * m * d >= _MIN_WORK
+        and m >= _MIN_ROWS_PER_CANDIDATE * (k + _EXTRA)
+        and bf16_is_fast()
+    )
+
+
+def screened_search(
+    X: Any, Y: Any, k: int, xp: ModuleType, fallback: Any
+) -> tuple[Any, Any]:
+    """Exact k nearest (squared distances, indices), screened in bfloat16.
+
+    ``X`` and ``Y`` are float32 compute arrays of ``xp`` (torch on the CPU, or
+    numpy: only the screen runs on zero-copy torch views, the exact
+    re-ranking stays in numpy, so distances are numpy's to the last bit);
+    ``fallback(X, Y, k, xp)`` is the float32 search, run on the queries the
+    certificate does not cover.
+    """
+    import array_api_compat.torch as torch_xp
+    import torch
+
+    from ._convert import to_namespace
+    from ._search import rerank
+
+    def view(a: Any) -> Any:
+        return to_namespace(a, torch_xp)
+
+    n, m = X.shape[0], Y.shape[0]
+    n_cand = min(m, k + _EXTRA)
+    with torch.no_grad():
+        c, YaT, yy_max = _database(view(Y))
+    c = to_namespace(c, xp)
+    cols = min(m, _TILE_COLS)
+    cols -= cols % _GROUP if cols >= _GROUP else 0
+    rows = max(1, min(n, _TILE_ELEMENTS // cols))
+    buf = torch.empty((rows * cols,), dtype=torch.bfloat16)
+    out_v, out_i, redo = [], [], []
+    for i in range(0, n, rows):
+        Xq = X[i : min(i + rows, n), :]
+        Xc = Xq - c
+        with torch.no_grad():
+            tau, cand = _candidates(view(Xc), YaT, n_cand, cols, buf)
+        vals, idx = rerank(Xq, Y, to_namespace(cand, xp), k, xp)
+        if n_cand < m:
+            tau = to_namespace(tau, xp)
+            ok = _certified(vals[:, -1], tau, Xc, yy_max, YaT.shape[0], xp)
+            if not bool(xp.all(ok)):
+                redo.append(i + xp.nonzero(~ok)[0])
+        out_v.append(vals)
+        out_i.append(idx)
+    dist = out_v[0] if len(out_v) == 1 else xp.concat(out_v)
+    ind = out_i[0] if len(out_i) == 1 else xp.concat(out_i)
+    if redo:
+        rows_x = xp.concat(redo)
+        fv, fi = fallback(xp.take(X, rows_x, axis=0), Y, k, xp)
+        dist[rows_x] = fv  # numpy and torch: our own new arrays
+        ind[rows_x] = fi
+    return dist, ind
+
+
+def _database(Y: Any) -> tuple[Any, Any, float]:
+    """Centre, ``[Yᶜ, ‖yᶜ‖²_hi, ‖yᶜ‖²_lo]ᵀ`` in bfloat16, and the largest ‖yᶜ‖².
+
+    The inner dimension is the features, then ``‖y‖²`` as a high and a low
+    bfloat16 part (one part alone would be off by ``u·‖y‖²``), padded to
+    even for the kernels.
+    """
+    import torch
+
+    m, d = Y.shape
+    c = torch.mean(Y, dim=0)
+    Yc = Y - c
+    yy = torch.einsum("ij,ij->i", Yc, Yc)
+    Ya = torch.zeros((m, d + 2 + d % 2), dtype=torch.bfloat16)
+    Ya[:, :d] = Yc
+    hi = yy.to(torch.bfloat16)
+    Ya[:, d] = hi
+    Ya[:, d + 1] = (yy - hi.float()).to(torch.bfloat16)  # yy − hi is exact
+    return c, Ya.T, float(yy.max())
+
+
+def _candidates(Xc: Any, YaT: Any, n_cand: int, cols: int, buf: Any) -> tuple[Any, Any]:
+    """Screened candidates of centred queries: (largest value kept, columns).
+
+    Every column left out has a screened value at least the one returned.
+    """
+    import array_api_compat.torch as xp
+    import torch
+
+    from ._primitives import group_candidates, merge_candidates, topk_candidates
+    from ._search import column_bounds
+
+    r, d = Xc.shape
+    m = YaT.shape[1]
+    xa = torch.empty((r, YaT.shape[0]), dtype=torch.bfloat16)
+    xa[:, :d] = -2.0 * Xc
+    xa[:, d:] = 1.0  # × ‖y‖²'s two parts (and a zero pad row)
+    best = None
+    for j0, j1 in column_bounds(m, cols):
+        w = j1 - j0
+        D = torch.mm(xa, YaT[:, j0:j1], out=buf[: r * w].view(r, w))
+        n_c = min(n_cand, w)
+        if w % _GROUP == 0 and w >= 4 * _GROUP * n_c:
+            vals, idx = group_candidates(D, n_c, _GROUP, xp)
+        else:
+            vals, idx = topk_candidates(D, n_c, xp)
+        idx = idx.to(torch.int64) + j0
+        best = (
+            (vals, idx)
+            if best is None
+            else merge_candidates(*best, vals, idx, n_cand, xp)
+        )
+    assert best is not None
+    return best[0].float().amax(dim=1), best[1]
+
+
+def _certified(
+    kth: Any, tau: Any, Xc: Any, yy_max: float, K: int, xp: ModuleType
+) -> Any:
+    """Per query: whether every non-candidate is provably farther than the k-th.
+
+    ``kth`` is the k-th exact squared distance (float32, as computed), ``tau``
+    the largest screened value among the candidates (every non-candidate's
+    screened value is at least that), ``Xc`` the centred queries (float32),
+    ``K`` the screen's inner dimension.  Computed in float64.
+    """
+    d = Xc.shape[1]
+    f64 = xp.float64
+    xx = xp.astype(xp.sum(Xc * Xc, axis=1), f64)
+    slop = 1.0 + 2.0 * (d + 2) * _V  # float32 rounding of the norms
+    x_norm = xp.sqrt(xx * slop)
+    y_norm = math.sqrt(yy_max * slop)
+    yy_hi = yy_max * slop
+    # |screened − (‖y‖² − 2 x·y)| <= A + u'·|screened|, see the module docstring.
+    A = (
+        (4.0 * _U + 2.0 * _U * _U) * x_norm * y_norm
+        + (_U * _U + 1.01 * d * _V) * 1.01 * yy_hi
+        + 1.01 * K * _V * (2.02 * x_norm * y_norm + 1.01 * yy_hi)
+        + K * 2.0**-125  # subnormal products flushed to zero
+    )
+    u_out = _U / (1.0 - _U)
+    tau = xp.astype(tau, f64)
+    # Every non-candidate: d²(x_c, y_c) >= tau − A − u'|tau| + ‖x_c‖².
+    low = tau - A - u_out * xp.abs(tau) + xx / slop
+    # Back from the rounded centred vectors to the data: within eta.
+    eta = 1.01 * _V * (x_norm + y_norm)
+    far = xp.sqrt(xp.clip(low, min=0.0)) - eta
+    eps = (d + 4) * 1.01 * _V  # rounding of the exact squared distances
+    near = xp.sqrt(xp.astype(kth, f64) * ((1.0 + eps) / (1.0 - eps)))
+    return near < far

@@ -1,0 +1,154 @@
+"""The bfloat16 screen returns the float32 search's answer, bit for bit.
+
+The screen only runs on large searches; these tests lower its thresholds so
+that small adversarial data goes through it, and check that it did.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import xplearn
+import xplearn._screen as screen
+from backends import assert_equal, assert_in_backend
+from xplearn.neighbors import kneighbors
+
+K = 5
+
+
+@pytest.fixture
+def forced(monkeypatch):
+    """Screen every float32 search of torch/numpy; count screens and redos."""
+    calls = {"screened": 0, "redo_rows": 0}
+    monkeypatch.setattr(screen, "_MIN_WORK", 0)
+    monkeypatch.setattr(screen, "_MIN_ROWS_PER_CANDIDATE", 0)
+    monkeypatch.setitem(screen._FAST, "cpu", True)  # correctness does not care
+    real = screen.screened_search
+
+    def spy(X, Y, k, xp, fallback):
+        calls["screened"] += 1
+
+        def counted(Xr, Yr, kr, xpr):
+            calls["redo_rows"] += Xr.shape[0]
+            return fallback(Xr, Yr, kr, xpr)
+
+        return real(X, Y, k, xp, counted)
+
+    monkeypatch.setattr("xplearn._search.screened_search", spy)
+    return calls
+
+
+def _screenable(backend) -> bool:
+    return backend.name in ("numpy", "torch") and backend.variant != "cuda"
+
+
+def _data(kind: str, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Database and queries (float32) that are hard on an approximate screen."""
+    if kind == "offset":  # a common offset of 1e4: norms far above distances
+        Y = rng.standard_normal((3000, 16)) + 1e4
+        X = rng.standard_normal((200, 16)) + 1e4
+    elif kind == "near_duplicates":  # clusters of points 1e-4 apart
+        base = rng.standard_normal((300, 8))
+        Y = np.repeat(base, 10, axis=0) + 1e-4 * rng.standard_normal((3000, 8))
+        X = base[:200] + 1e-4 * rng.standard_normal((200, 8))
+    elif kind == "grid":  # integers: exact ties everywhere
+        Y = rng.integers(0, 4, size=(3000, 3))
+        X = rng.integers(0, 4, size=(200, 3))
+    elif kind == "d1":
+        Y = rng.standard_normal((3000, 1))
+        X = rng.standard_normal((200, 1))
+    elif kind == "d1024":
+        Y = rng.standard_normal((400, 1024))
+        X = rng.standard_normal((50, 1024))
+    else:  # "norms": row norms spread over 1e-3 … 1e3
+        scale = 10.0 ** rng.uniform(-3, 3, size=(3200, 1))
+        pts = rng.standard_normal((3200, 12)) * scale
+        Y, X = pts[:3000], pts[3000:]
+    return Y.astype(np.float32), X.astype(np.float32)
+
+
+def _oracle(X, Y, k):
+    """Indices by float64 distances of the float32 values, ties to the lower index."""
+    D = ((X.astype(np.float64)[:, None, :] - Y.astype(np.float64)[None]) ** 2).sum(-1)
+    return np.argsort(D, axis=1, kind="stable")[:, :k], D
+
+
+@pytest.mark.parametrize(
+    "kind", ["offset", "near_duplicates", "grid", "d1", "d1024", "norms"]
+)
+def test_screen_equals_float32_path(backend, forced, kind) -> None:
+    Y, X = _data(kind, np.random.default_rng(0))
+    Xb, Yb = backend.asarray(X), backend.asarray(Y)
+    with xplearn.config_context(screening="off"):
+        d_off, i_off = kneighbors(Xb, Yb, K)
+    assert forced["screened"] == 0
+    d_on, i_on = kneighbors(Xb, Yb, K)
+    assert forced["screened"] == (1 if _screenable(backend) else 0)
+    assert_in_backend(d_on, backend, "float32")
+    assert_equal(i_on, xplearn.to_numpy(i_off), backend, dtype="int64")
+    assert_equal(d_on, xplearn.to_numpy(d_off), backend, dtype="float32")
+    ref, D = _oracle(X, Y, K)
+    np.testing.assert_array_equal(xplearn.to_numpy(i_on), ref)
+    np.testing.assert_allclose(
+        xplearn.to_numpy(d_on) ** 2,
+        np.take_along_axis(D, ref, axis=1),
+        rtol=1e-5,
+        atol=1e-5 * np.take_along_axis(D, ref, axis=1).max(),
+    )
+
+
+def test_ties_at_the_boundary_fall_back(forced) -> None:
+    """Exact ties at the k-th neighbour cannot be certified: they are redone."""
+    Y, X = _data("grid", np.random.default_rng(1))
+    kneighbors(X, Y, K)
+    assert forced["screened"] == 1
+    assert forced["redo_rows"] > 0
+
+
+def test_gaussian_data_is_certified(forced) -> None:
+    """On ordinary data the certificate holds for (almost) every query."""
+    rng = np.random.default_rng(2)
+    Y = rng.standard_normal((40_000, 16)).astype(np.float32)
+    X = rng.standard_normal((300, 16)).astype(np.float32)
+    _, ind = kneighbors(X, Y, 10)
+    assert forced["screened"] == 1
+    assert forced["redo_rows"] <= 3  # out of 300
+    np.testing.assert_array_equal(ind, _oracle(X, Y, 10)[0])
+
+
+def test_screening_setting_is_checked() -> None:
+    with pytest.raises(ValueError, match="screening must be one of"):
+        xplearn.set_config(screening="bf16")
+
+
+@settings(
+    derandomize=True,
+    deadline=None,
+    max_examples=25,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    n=st.integers(1, 30),
+    m=st.integers(1, 300),
+    d=st.integers(1, 40),
+    k=st.integers(1, 12),
+    log_scale=st.floats(-12, 12),
+    offset=st.sampled_from([0.0, 1.0, 1e3, 1e5]),
+    grid=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_screen_property(forced, n, m, d, k, log_scale, offset, grid, seed) -> None:
+    """Random shapes, scales and offsets: screened == float32 path (numpy)."""
+    k = min(k, m)
+    rng = np.random.default_rng(seed)
+    pts = rng.standard_normal((n + m, d))
+    if grid:
+        pts = np.round(pts * 2)
+    pts = (pts * 10.0**log_scale + offset).astype(np.float32)
+    X, Y = pts[:n], pts[n:]
+    with xplearn.config_context(screening="off"):
+        d_off, i_off = kneighbors(X, Y, k)
+    d_on, i_on = kneighbors(X, Y, k)
+    np.testing.assert_array_equal(i_on, i_off)
+    np.testing.assert_array_equal(d_on, d_off)
