@@ -106,6 +106,23 @@ def test_ties_at_the_boundary_fall_back(forced) -> None:
     assert forced["redo_rows"] > 0
 
 
+def test_loose_bound_hands_the_rest_to_float32(forced, monkeypatch) -> None:
+    """Well-separated clusters: distances far below the norms, the bound
+    certifies nothing, and after the first tile float32 takes the rest."""
+    from sklearn.datasets import make_blobs
+
+    monkeypatch.setattr(screen, "_TILE_ELEMENTS", 3000 * 50)  # 50 queries a tile
+    pts, _ = make_blobs(3400, 32, centers=10, random_state=0)
+    Y, X = pts[:3000].astype(np.float32), pts[3000:].astype(np.float32)
+    with xplearn.config_context(screening="off"):
+        d_off, i_off = kneighbors(X, Y, K)
+    d_on, i_on = kneighbors(X, Y, K)
+    assert forced["screened"] == 1
+    assert forced["redo_rows"] == 400
+    np.testing.assert_array_equal(i_on, i_off)
+    np.testing.assert_array_equal(d_on, d_off)
+
+
 def test_gaussian_data_is_certified(forced) -> None:
     """On ordinary data the certificate holds for (almost) every query."""
     rng = np.random.default_rng(2)

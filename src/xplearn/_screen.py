@@ -47,6 +47,9 @@ _MIN_WORK = 2**28
 # the selection then costs what the float32 path's does and the screen gains
 # little.
 _MIN_ROWS_PER_CANDIDATE = 1024
+# Past this fraction of queries without a certificate the screen stops and
+# the float32 search takes the rest (a screen and a redo cost more than one).
+_MAX_FAILED = 0.1
 # Columns per tile, and the group size of the candidate selection.
 _GROUP = 256
 _TILE_COLS = 131_072
@@ -144,19 +147,29 @@ def screened_search(
     rows = max(1, min(n, _TILE_ELEMENTS // cols))
     buf = torch.empty((rows * cols,), dtype=torch.bfloat16)
     out_v, out_i, redo = [], [], []
+    failed = 0
     for i in range(0, n, rows):
         Xq = X[i : min(i + rows, n), :]
         Xc = Xq - c
         with torch.no_grad():
             tau, cand = _candidates(view(Xc), YaT, n_cand, cols, buf)
         vals, idx = rerank(Xq, Y, to_namespace(cand, xp), k, xp)
+        out_v.append(vals)
+        out_i.append(idx)
         if n_cand < m:
             tau = to_namespace(tau, xp)
             ok = _certified(vals[:, -1], tau, Xc, yy_max, YaT.shape[0], xp)
             if not bool(xp.all(ok)):
                 redo.append(i + xp.nonzero(~ok)[0])
-        out_v.append(vals)
-        out_i.append(idx)
+                failed += int(redo[-1].shape[0])
+        done = i + Xq.shape[0]
+        if done < n and failed > _MAX_FAILED * done:
+            # The bound is too loose for this data (distances far below the
+            # norms, as in well-separated clusters): float32 for the rest.
+            rest = fallback(X[done:, :], Y, k, xp)
+            out_v.append(rest[0])
+            out_i.append(rest[1])
+            break
     dist = out_v[0] if len(out_v) == 1 else xp.concat(out_v)
     ind = out_i[0] if len(out_i) == 1 else xp.concat(out_i)
     if redo:
