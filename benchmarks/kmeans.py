@@ -1,289 +1,452 @@
 """KMeans: xplearn (numpy, torch) against scikit-learn, FAISS, fast-pytorch-kmeans.
 
-Side by side in one process, float32, N=200 000 × d=32, k=64, every
-contender starting from the same initial centres:
+float32, k=64, every contender starting from the same initial centres:
 
-(a) milliseconds per Lloyd iteration over 20 fixed iterations (tol=0);
-(b) seconds to convergence (scikit-learn's defaults), with the iterations,
-    the final inertia and the agreement of the labels with scikit-learn's
-    lloyd, to show the work is the same.
+(a) milliseconds per Lloyd iteration over 20 fixed iterations (tol=0), on
+    ``make_blobs`` data (N=200 000 × d=32, 64 centres, std 4);
+(b) seconds to convergence (scikit-learn's defaults) on the same data, with
+    the iterations, the final inertia and the agreement of the labels with
+    scikit-learn's lloyd, to show the work is the same;
+(c) seconds to convergence on overlapping blobs (N=100 000 × d=32; 16 blob
+    centres on a 4 × 4 grid of spacing 3 in the first two coordinates, zero in
+    the others; every point its centre plus standard normal noise in all 32
+    coordinates).  On such data float32 runs of different implementations
+    part ways, so the work is compared by the relative difference of the
+    final inertia, not by the labels (PERF-NOTES).
 
-scikit-learn is also timed in a fresh process of its own (it can run slower
-beside torch and FAISS, which bring their own OpenMP runtimes); every ratio
-uses its faster figure.
+Fairness as in ``run.py`` (see harness.py): torch imported before FAISS and
+scikit-learn, inside ``main``; every thread pool set to ``--threads`` and
+printed; scikit-learn and FAISS also timed in a process of their own (this
+script with ``--only sklearn|faiss``) and the faster figure used; warm-up,
+interleaved repeats, median and range; PERF-NOTES sanity check.  Writes
+``kmeans.md`` and ``kmeans.png``.
 
-Writes ``benchmarks/results/kmeans.md`` and ``kmeans.png``.  Same fairness
-rules as ``run.py`` (torch imported first, equal threads, warm, interleaved
-repeats, medians).
-
-    nox -s bench        # or: python benchmarks/kmeans.py --repeats 3
+    nox -s bench                          # or: python benchmarks/kmeans.py
+    python benchmarks/kmeans.py --quick   # smoke test, results in a temporary dir
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
-import time
-from pathlib import Path
+import sys
+from typing import TYPE_CHECKING, Any
 
-import faiss
 import numpy as np
-import sklearn
-import torch  # first: faiss and scikit-learn share an OpenMP runtime
-from fast_pytorch_kmeans import KMeans as FastKMeans
-from sklearn.cluster import KMeans as SkKMeans
-from sklearn.datasets import make_blobs
-from threadpoolctl import threadpool_limits
 
-import xplearn
-from xplearn.cluster import KMeans
+import harness
+from harness import OwnProcess, Timing, interleave, pick_faster
 
-RESULTS = Path(__file__).parent / "results"
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+    from pathlib import Path
+
 N, D, K, ITERS = 200_000, 32, 64, 20
+OVERLAP_N, OVERLAP_GRID, OVERLAP_SPACING = 100_000, 4, 3.0
+QUICK = 10  # --quick divides the numbers of points by this
+
+# PERF-NOTES figures on this machine (float32, 2 threads), seconds per Lloyd
+# iteration, by problem.
+NOTES: dict[str, dict[str, float]] = {
+    # "KMeans (200 000 × 32, k=64, float32), ms per Lloyd iteration"
+    "scikit-learn lloyd": {
+        "(a) 200,000 × d=32, k=64": 12.9e-3,
+        # the 2026-11-27 re-run: 0.56 s for 144 iterations
+        "(c) 100,000 × d=32, k=64": 0.56 / 144,
+    },
+    "FAISS Kmeans (all points)": {"(a) 200,000 × d=32, k=64": 20e-3},
+}
+
+Result = tuple[int, float, Any]  # n_iter, inertia, labels (or None)
 
 
-def fixed_iterations(
-    X: np.ndarray, init: np.ndarray, threads: int
-) -> dict[str, object]:
-    """Callables running ITERS Lloyd iterations; each returns (n_iter, inertia)."""
-    Xt, It = torch.from_numpy(X), torch.from_numpy(init)
+def pools_of(name: str) -> tuple[str, ...]:
+    """The thread pools contender ``name`` runs on (harness.thread_pools)."""
+    if "(torch)" in name or name.startswith("fast-pytorch"):
+        return ("torch intra-op",)
+    if "(numpy)" in name:
+        return ("numpy openblas",)
+    if name.startswith("FAISS"):
+        return ("FAISS omp_get_max_threads", "FAISS openblas")
+    return ("FAISS+scikit-learn openmp", "scipy openblas")
 
-    def ours(
-        data: object, start: object, algorithm: str = "lloyd"
-    ) -> tuple[int, float]:
-        km = KMeans(
-            K, init=start, n_init=1, max_iter=ITERS, tol=0.0, algorithm=algorithm
-        ).fit(data)
-        return km.n_iter_, km.inertia_
 
-    def sk(algorithm: str) -> object:
-        def run() -> tuple[int, float]:
-            with threadpool_limits(threads):
-                km = SkKMeans(
-                    K, init=init, n_init=1, max_iter=ITERS, tol=0.0, algorithm=algorithm
-                )
-                km.fit(X)
-            return km.n_iter_, km.inertia_
+# --- data -----------------------------------------------------------------------
 
-        return run
 
-    def fa() -> tuple[int, float]:
-        km = faiss.Kmeans(D, K, niter=ITERS, max_points_per_centroid=N, seed=0)
+def blobs(n: int) -> np.ndarray:
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(
+        n_samples=n, n_features=D, centers=K, cluster_std=4.0, random_state=0
+    )
+    return X.astype(np.float32)
+
+
+def overlapping_blobs(n: int) -> np.ndarray:
+    """16 unit-std blobs whose centres lie on a 4 × 4 grid of spacing 3."""
+    rng = np.random.default_rng(0)
+    g = np.arange(OVERLAP_GRID) * OVERLAP_SPACING
+    centres = np.zeros((OVERLAP_GRID**2, D))
+    centres[:, :2] = np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2)
+    labels = rng.integers(0, len(centres), n)
+    return (centres[labels] + rng.standard_normal((n, D))).astype(np.float32)
+
+
+def initial_centres(X: np.ndarray) -> np.ndarray:
+    return X[np.random.default_rng(0).choice(len(X), K, replace=False)]
+
+
+# --- the peers' jobs, the same code in this process and in their own ------------
+
+
+def sklearn_kmeans(
+    X: np.ndarray, init: np.ndarray, algorithm: str, **kw: Any
+) -> Callable[[], Result]:
+    from sklearn.cluster import KMeans
+
+    def run() -> Result:
+        km = KMeans(K, init=init, n_init=1, algorithm=algorithm, **kw).fit(X)
+        return km.n_iter_, float(km.inertia_), km.labels_
+
+    return run
+
+
+def faiss_kmeans(X: np.ndarray, init: np.ndarray) -> Callable[[], Result]:
+    """FAISS on every point (by default it trains on a sample of 256·k)."""
+    import faiss
+
+    def run() -> Result:
+        km = faiss.Kmeans(X.shape[1], K, niter=ITERS, max_points_per_centroid=len(X))
         km.train(X, init_centroids=init)
-        return ITERS, float(km.obj[-1])
+        return ITERS, float(km.obj[-1]), None
 
-    def fast() -> tuple[int, float]:
-        km = FastKMeans(n_clusters=K, max_iter=ITERS, tol=-1.0, mode="euclidean")
-        km.fit_predict(Xt.clone(), centroids=It.clone())
-        return ITERS, float("nan")
-
-    def np_ours(algorithm: str = "lloyd") -> tuple[int, float]:
-        with threadpool_limits(threads):
-            return ours(X, init, algorithm)
-
-    return {
-        "xplearn lloyd (torch)": lambda: ours(Xt, It),
-        "xplearn lloyd (numpy)": np_ours,
-        "xplearn elkan (torch)": lambda: ours(Xt, It, "elkan"),
-        "xplearn elkan (numpy)": lambda: np_ours("elkan"),
-        "scikit-learn lloyd": sk("lloyd"),
-        "scikit-learn elkan": sk("elkan"),
-        "FAISS Kmeans (all points)": fa,
-        "fast-pytorch-kmeans": fast,
-    }
+    return run
 
 
-def converge(X: np.ndarray, init: np.ndarray, threads: int) -> dict[str, object]:
-    """Callables running to convergence; each returns (n_iter, inertia, labels)."""
+def own_process_job(
+    peer: str, job: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> tuple[Callable[[], Result], Any, Callable[[Result], Any]]:
+    """A job for ``--only PEER``: (warm run, info for the parent, digest)."""
+    X, init = arrays["X"], arrays["init"]
+    if peer == "faiss":
+        run = faiss_kmeans(X, init)
+    else:
+        run = sklearn_kmeans(X, init, job["algorithm"], **job["kw"])
+    run()  # warm-up
+
+    def digest(result: Result) -> Any:
+        n_iter, inertia, labels = result
+        return [n_iter, inertia, None if labels is None else labels.tolist()]
+
+    return run, None, digest
+
+
+# --- in this process ------------------------------------------------------------
+
+
+def contenders(
+    X: np.ndarray, init: np.ndarray, kw: dict[str, Any], fixed: bool
+) -> dict[str, Callable[[], Result]]:
+    """Every contender on (X, init) with KMeans options ``kw``."""
+    import torch
+
+    import xplearn
+    from xplearn.cluster import KMeans
+
     Xt, It = torch.from_numpy(X), torch.from_numpy(init)
 
-    def ours(
-        data: object, start: object, algorithm: str
-    ) -> tuple[int, float, np.ndarray]:
-        km = KMeans(K, init=start, n_init=1, algorithm=algorithm).fit(data)
-        return km.n_iter_, km.inertia_, xplearn.to_numpy(km.labels_)
-
-    def sk(algorithm: str) -> object:
-        def run() -> tuple[int, float, np.ndarray]:
-            with threadpool_limits(threads):
-                km = SkKMeans(K, init=init, n_init=1, algorithm=algorithm).fit(X)
-            return km.n_iter_, km.inertia_, km.labels_
+    def ours(data: Any, start: Any, algorithm: str) -> Callable[[], Result]:
+        def run() -> Result:
+            km = KMeans(K, init=start, n_init=1, algorithm=algorithm, **kw).fit(data)
+            return km.n_iter_, float(km.inertia_), xplearn.to_numpy(km.labels_)
 
         return run
 
-    def np_ours(algorithm: str) -> tuple[int, float, np.ndarray]:
-        with threadpool_limits(threads):
-            return ours(X, init, algorithm)
-
-    return {
-        "xplearn lloyd (torch)": lambda: ours(Xt, It, "lloyd"),
-        "xplearn lloyd (numpy)": lambda: np_ours("lloyd"),
-        "xplearn elkan (torch)": lambda: ours(Xt, It, "elkan"),
-        "xplearn elkan (numpy)": lambda: np_ours("elkan"),
-        "scikit-learn lloyd": sk("lloyd"),
-        "scikit-learn elkan": sk("elkan"),
+    funcs = {
+        f"xplearn {a} ({b})": ours(*((Xt, It) if b == "torch" else (X, init)), a)
+        for a in ("lloyd", "elkan")
+        for b in ("torch", "numpy")
     }
+    funcs["scikit-learn lloyd"] = sklearn_kmeans(X, init, "lloyd", **kw)
+    funcs["scikit-learn elkan"] = sklearn_kmeans(X, init, "elkan", **kw)
+    if fixed:
+        from fast_pytorch_kmeans import KMeans as FastKMeans
+
+        def fast() -> Result:
+            km = FastKMeans(n_clusters=K, max_iter=ITERS, tol=-1.0, mode="euclidean")
+            labels = km.fit_predict(Xt.clone(), centroids=It.clone())
+            return ITERS, float("nan"), labels.numpy()
+
+        funcs["FAISS Kmeans (all points)"] = faiss_kmeans(X, init)
+        funcs["fast-pytorch-kmeans"] = fast
+    return funcs
 
 
-def timed(
-    funcs: dict[str, object], repeats: int
-) -> tuple[dict[str, list[float]], dict[str, object]]:
-    last: dict[str, object] = {}
-    for name, f in funcs.items():  # warm-up
-        last[name] = f()  # type: ignore[operator]
-    times: dict[str, list[float]] = {name: [] for name in funcs}
-    for _ in range(repeats):
-        for name, f in funcs.items():  # interleaved
-            t = time.perf_counter()
-            last[name] = f()  # type: ignore[operator]
-            times[name].append(time.perf_counter() - t)
+ALONE = {  # contender → (peer, job)
+    "scikit-learn lloyd": ("sklearn", "lloyd"),
+    "scikit-learn elkan": ("sklearn", "elkan"),
+    "FAISS Kmeans (all points)": ("faiss", None),
+}
+
+
+def section(
+    args: argparse.Namespace,
+    run: harness.Run,
+    alone: dict[str, OwnProcess],
+    tag: str,
+    X: np.ndarray,
+    kw: dict[str, Any],
+) -> tuple[dict[str, Timing], dict[str, Result]]:
+    """Time every contender on X (own processes included): timings, last results."""
+    print(f"\n== {tag}", flush=True)
+    init = initial_centres(X)
+    fixed = "max_iter" in kw
+    funcs = contenders(X, init, kw, fixed)
+    results = {who: f() for who, f in funcs.items()}  # warm-up
+    for who, r in results.items():
+        print(f"{who:30s} warm; {r[0]} iterations, inertia {r[1]:.6g}")
+    last: dict[str, Result] = {}
+
+    def keep_last(who: str) -> Callable[[], tuple[float, float]]:
+        def timed() -> tuple[float, float]:
+            wall, cpu, last[who] = harness.measure(funcs[who])
+            return wall, cpu
+
+        return timed
+
+    runs = {who: keep_last(who) for who in funcs}
+    for who, (peer, algorithm) in ALONE.items():
+        if who in funcs:
+            job = {"algorithm": algorithm, "kw": kw}
+            alone[peer].setup(f"{tag}-{who}", job, X=X, init=init)
+            runs[f"{who} (own process)"] = alone[peer].timer(f"{tag}-{who}")
+    times = interleave(runs, args.repeats)
+    pools = harness.thread_pools()
+    for who, (peer, _) in ALONE.items():
+        if who in funcs:
+            n_iter, inertia, labels = alone[peer].result(f"{tag}-{who}")
+            own = (n_iter, inertia, None if labels is None else np.asarray(labels))
+            pick_faster(times, who, alone[peer], pools)
+            if times[who].where.startswith("own"):
+                last[who] = own
+    for who, t in times.items():
+        n_iter = last[who][0]
+        print(
+            f"{who:26s} {t.median:7.3f} s [{t.span()}]  {n_iter:3d} iterations  "
+            f"{1e3 * t.median / n_iter:6.2f} ms/iteration  threads "
+            f"{harness.threads_of(t.pools or pools, pools_of(who))}  cores busy "
+            f"{t.cores:.2f}  timed in {t.where}",
+            flush=True,
+        )
     return times, last
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    faiss.omp_set_num_threads(args.threads)
-    RESULTS.mkdir(exist_ok=True)
-    X, _ = make_blobs(
-        n_samples=N, n_features=D, centers=K, cluster_std=4.0, random_state=0
-    )
-    X = X.astype(np.float32)
-    init = X[np.random.default_rng(0).choice(N, K, replace=False)]
+    args = harness.parse(harness.parser(__doc__))
+    if args.only:  # a peer alone, for OwnProcess
+        harness.serve(args.only, args.threads, own_process_job)
+        return
+    run = harness.Run(args)
+    # torch before FAISS and scikit-learn: they share a vendored OpenMP
+    # runtime, and loaded first it left scikit-learn on one core.  Imported
+    # here, not at the top, so that the import sorter cannot reorder them;
+    # xplearn's estimators, make_blobs and fast-pytorch-kmeans come after.
+    harness.import_peers(args.threads, "torch", "faiss", "sklearn")
+    pools = harness.thread_pools()
+    print(f"threads: {harness.format_pools(pools)}")
+    n, n_overlap = (N // QUICK, OVERLAP_N // QUICK) if args.quick else (N, OVERLAP_N)
+    X, X_overlap = blobs(n), overlapping_blobs(n_overlap)
+    problems = {
+        "a": f"(a) {n:,} × d={D}, k={K}",
+        "b": f"(b) {n:,} × d={D}, k={K}",
+        "c": f"(c) {n_overlap:,} × d={D}, k={K}",
+    }
+    with (
+        OwnProcess(__file__, "sklearn", args.threads) as sklearn_alone,
+        OwnProcess(__file__, "faiss", args.threads) as faiss_alone,
+    ):
+        alone = {"sklearn": sklearn_alone, "faiss": faiss_alone}
+        for child in alone.values():
+            print(f"threads, {child.peer} alone: {harness.format_pools(child.pools)}")
+        fixed_kw = {"max_iter": ITERS, "tol": 0.0}
+        sections = {
+            "a": section(args, run, alone, problems["a"], X, fixed_kw),
+            "b": section(args, run, alone, problems["b"], X, {}),
+            "c": section(args, run, alone, problems["c"], X_overlap, {}),
+        }
+    for key in ("a", "c"):
+        times, last = sections[key]
+        for who, t in times.items():
+            per_iteration = t.median / last[who][0]
+            run.check(who, problems[key], per_iteration, NOTES.get(who, {}))
+    write(args, run, pools, alone, problems, sections)
+    print(f"\nresults in {args.out}")
+    if run.warnings:
+        print("\n".join(f"!!!!! WARNING: {w}" for w in run.warnings), file=sys.stderr)
 
-    t_fixed, r_fixed = timed(fixed_iterations(X, init, args.threads), args.repeats)
-    t_conv, r_conv = timed(converge(X, init, args.threads), args.repeats)
-    alone = sklearn_alone(args)
-    for algorithm in ("lloyd", "elkan"):
-        name = f"scikit-learn {algorithm} (own process)"
-        t_fixed[name] = alone[f"fixed-{algorithm}"]
-        r_fixed[name] = (ITERS, alone[f"fixed-{algorithm}-inertia"])
-        t_conv[name] = alone[f"conv-{algorithm}"]
-        r_conv[name] = (
-            int(alone[f"conv-{algorithm}-n_iter"]),
-            alone[f"conv-{algorithm}-inertia"],
-            None,
-        )
 
-    ms = {n: 1e3 * statistics.median(t) / r_fixed[n][0] for n, t in t_fixed.items()}  # type: ignore[index]
+def write(
+    args: argparse.Namespace,
+    run: harness.Run,
+    pools: dict[str, int],
+    alone: dict[str, OwnProcess],
+    problems: dict[str, str],
+    sections: dict[str, tuple[dict[str, Timing], dict[str, Result]]],
+) -> None:
+    def threads(who: str, t: Timing) -> str:
+        return harness.threads_of(t.pools or pools, pools_of(who))
+
     lines = [
-        "# KMeans benchmark (float32, N=200 000 × d=32, k=64, same initial centres)",
+        f"# KMeans benchmark (float32, k={K}, same initial centres)",
+        "",
+        *run.header(pools),
+        harness.own_process_line(alone),
         "",
         (
-            f"Measured {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
-            f"{args.threads} threads for every contender, median of {args.repeats} "
-            f"interleaved warm repeats; load average {os.getloadavg()[0]:.2f} at the "
-            f"end. Versions: xplearn {xplearn.__version__}, torch {torch.__version__}, "
-            f"numpy {np.__version__}, faiss {faiss.__version__}, scikit-learn "
-            f"{sklearn.__version__}."
+            "scikit-learn and FAISS are timed both in this process (torch loaded) and "
+            "in a process of their own (`kmeans.py --only sklearn|faiss`: numpy and "
+            "that peer alone, the same data and threads, its runs interleaved with "
+            "the others). Each row uses the faster figure and says which (*timed "
+            "in*), with the other median beside it. *Cores busy* is the median of "
+            "process CPU time over wall time."
         ),
         "",
-        f"## (a) per Lloyd iteration, {ITERS} fixed iterations (tol=0)",
+        f"## {problems['a']}: per Lloyd iteration, {ITERS} fixed iterations (tol=0)",
         "",
-        "| contender | ms / iteration | vs faster scikit-learn lloyd | all runs (s) |",
-        "| --- | ---: | ---: | --- |",
+        "`make_blobs` data: 64 centres, cluster_std=4.",
+        "",
+        (
+            "| contender | threads | ms / iteration (median) | range (min–max) | "
+            "vs faster scikit-learn lloyd | cores busy | timed in |"
+        ),
+        "| --- | --- | ---: | --- | ---: | ---: | --- |",
     ]
-    ref = min(ms["scikit-learn lloyd"], ms["scikit-learn lloyd (own process)"])
-    for name, t in t_fixed.items():
-        runs = ", ".join(f"{v:.3f}" for v in t)
-        lines.append(f"| {name} | {ms[name]:.1f} | {ref / ms[name]:.2f}× | {runs} |")
+    times, last = sections["a"]
+    ms = {who: 1e3 / last[who][0] for who in times}  # scale: seconds → ms/iteration
+    ref = times["scikit-learn lloyd"].median * ms["scikit-learn lloyd"]
+    for who, t in times.items():
+        per = t.median * ms[who]
+        lines.append(
+            f"| {who} | {threads(who, t)} | {per:.1f} | {t.span(ms[who], '.1f')} | "
+            f"{ref / per:.2f}× | {t.cores:.2f} | {t.where} |"
+        )
+    lines += converged(
+        sections["b"],
+        threads,
+        f"## {problems['b']}: to convergence (scikit-learn's defaults: "
+        "max_iter=300, tol=1e-4)",
+        "The same `make_blobs` data.",
+        labels=True,
+    )
+    lines += converged(
+        sections["c"],
+        threads,
+        f"## {problems['c']}: overlapping blobs, to convergence",
+        (
+            f"16 blobs: centres on a {OVERLAP_GRID} × {OVERLAP_GRID} grid of spacing "
+            f"{OVERLAP_SPACING:g} in the first two coordinates (0 in the other "
+            f"{D - 2}), every point its centre plus standard normal noise in all "
+            f"{D} coordinates; k={K}. float32 runs part ways on such data, so the "
+            "inertia is compared, not the labels."
+        ),
+        labels=False,
+    )
     lines += [
         "",
-        "## (b) to convergence (scikit-learn's defaults: max_iter=300, tol=1e-4)",
-        "",
         (
-            "| contender | seconds | vs faster scikit-learn | iterations | inertia | "
-            "labels equal to scikit-learn lloyd |"
+            "Sanity check against ../shared/PERF-NOTES.md (2 threads): scikit-learn "
+            "lloyd 12.9 ms and FAISS 20 ms per iteration in (a); scikit-learn lloyd "
+            "0.56 s for 144 iterations (3.9 ms each) in (c). A peer more than "
+            f"{harness.SLOWER_THAN_NOTES}× slower per iteration is flagged below."
+            + run.unchecked()
         ),
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *run.warning_lines(),
     ]
-    sk_best = min(
-        statistics.median(t_conv[n]) for n in t_conv if n.startswith("scikit")
-    )
-    sk_labels = r_conv["scikit-learn lloyd"][2]  # type: ignore[index]
-    for name, t in t_conv.items():
-        n_iter, inertia, labels = r_conv[name]  # type: ignore[misc]
-        sec = statistics.median(t)
-        agree = "—" if labels is None else f"{np.mean(labels == sk_labels):.4f}"
-        lines.append(
-            f"| {name} | {sec:.2f} | {sk_best / sec:.2f}× | {n_iter} | "
-            f"{inertia:.6g} | {agree} |"
-        )
-    (RESULTS / "kmeans.md").write_text("\n".join(lines) + "\n")
+    stem = "kmeans" + (f"-{args.tag}" if args.tag else "")
+    (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    plot(ms, {n: statistics.median(t) for n, t in t_conv.items()})
+    plot(sections, problems, args.out / f"{stem}.png")
 
 
-_SKLEARN_ALONE = """
-import json, sys, time
-import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.datasets import make_blobs
-from threadpoolctl import threadpool_limits
-threads, repeats, N, D, K, ITERS = map(int, sys.argv[1:])
-X, _ = make_blobs(n_samples=N, n_features=D, centers=K, cluster_std=4.0,
-                  random_state=0)
-X = X.astype(np.float32)
-init = X[np.random.default_rng(0).choice(N, K, replace=False)]
-out = {}
-with threadpool_limits(threads):
-    for algorithm in ("lloyd", "elkan"):
-        for key, kw in (("fixed", {"max_iter": ITERS, "tol": 0.0}), ("conv", {})):
-            fit = lambda: KMeans(K, init=init, n_init=1, algorithm=algorithm,
-                                 **kw).fit(X)
-            fit()
-            times = []
-            for _ in range(repeats):
-                t = time.perf_counter()
-                km = fit()
-                times.append(time.perf_counter() - t)
-            out[f"{key}-{algorithm}"] = times
-            out[f"{key}-{algorithm}-inertia"] = float(km.inertia_)
-            out[f"{key}-{algorithm}-n_iter"] = int(km.n_iter_)
-print(json.dumps(out))
-"""
+def converged(
+    section: tuple[dict[str, Timing], dict[str, Result]],
+    threads: Callable[[str, Timing], str],
+    title: str,
+    about: str,
+    *,
+    labels: bool,
+) -> list[str]:
+    """A to-convergence table: time, iterations, inertia against scikit-learn."""
+    times, last = section
+    sk_best = min(t.median for who, t in times.items() if who.startswith("scikit"))
+    ref_inertia, ref_labels = last["scikit-learn lloyd"][1:]
+    lines = [
+        "",
+        title,
+        "",
+        about,
+        "",
+        "| contender | threads | seconds (median) | range (min–max) | vs faster "
+        "scikit-learn | iterations | ms / iteration | inertia | relative difference "
+        "of inertia vs scikit-learn lloyd |"
+        + (" labels equal to scikit-learn lloyd |" if labels else "")
+        + " cores busy | timed in |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
+        + (" ---: |" if labels else "")
+        + " ---: | --- |",
+    ]
+    for who, t in times.items():
+        n_iter, inertia, got = last[who]
+        agree = ""
+        if labels:
+            same = "—" if got is None else f"{np.mean(got == ref_labels):.4f}"
+            agree = f" {same} |"
+        lines.append(
+            f"| {who} | {threads(who, t)} | {t.median:.3f} | {t.span()} | "
+            f"{sk_best / t.median:.2f}× | {n_iter} | {1e3 * t.median / n_iter:.2f} | "
+            f"{inertia:.7g} | {(inertia - ref_inertia) / ref_inertia:+.1e} |{agree} "
+            f"{t.cores:.2f} | {t.where} |"
+        )
+    return lines
 
 
-def sklearn_alone(args: argparse.Namespace) -> dict[str, object]:
-    """scikit-learn's KMeans timings in a fresh process (same data, same init)."""
-    import json
-    import subprocess
-    import sys
-
-    argv = [args.threads, args.repeats, N, D, K, ITERS]
-    out = subprocess.run(
-        [sys.executable, "-c", _SKLEARN_ALONE, *map(str, argv)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, object] = json.loads(out.stdout)
-    return result
-
-
-def plot(ms: dict[str, float], conv: dict[str, float]) -> None:
-    """Both tables as bars: (a) ms per iteration, (b) seconds to convergence."""
+def plot(
+    sections: dict[str, tuple[dict[str, Timing], dict[str, Result]]],
+    problems: dict[str, str],
+    path: Path,
+) -> None:
+    """The three tables as bars (median, with the range as error bars)."""
     import matplotlib as mpl
 
     mpl.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for ax, values, label in (
-        (a, ms, "(a) ms per Lloyd iteration"),
-        (b, conv, "(b) seconds to convergence"),
-    ):
-        names = list(values)
-        ax.barh(names, [values[n] for n in names])
-        ax.set_xlabel(f"{label} (lower is better)")
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
+    for ax, key in zip(axes, "abc", strict=True):
+        times, last = sections[key]
+        names = list(times)
+        scale = {w: 1e3 / last[w][0] if key == "a" else 1.0 for w in names}
+        mid = [statistics.median(times[w].wall) * scale[w] for w in names]
+        err = [
+            [
+                m - min(times[w].wall) * scale[w]
+                for m, w in zip(mid, names, strict=True)
+            ],
+            [
+                max(times[w].wall) * scale[w] - m
+                for m, w in zip(mid, names, strict=True)
+            ],
+        ]
+        ax.barh(names, mid, xerr=err, capsize=3)
+        unit = "ms per Lloyd iteration" if key == "a" else "seconds to convergence"
+        ax.set_xlabel(f"{unit} (lower is better)")
+        what = {"a": "blobs", "b": "blobs", "c": "overlapping blobs"}[key]
+        ax.set_title(f"{problems[key]}, {what}", fontsize=10)
         ax.invert_yaxis()
-    fig.suptitle("KMeans, float32, 200 000 × 32, k=64, same initial centres")
+    fig.suptitle("KMeans, float32, k=64, same initial centres (median, range)")
     fig.tight_layout()
-    fig.savefig(RESULTS / "kmeans.png", dpi=120)
+    fig.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":
