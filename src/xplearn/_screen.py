@@ -30,7 +30,6 @@ results do not change, only the time.
 from __future__ import annotations
 
 import importlib.util
-import math
 import threading
 from types import ModuleType
 from typing import Any
@@ -132,12 +131,12 @@ def screened_search(
     import torch
 
     from ._convert import to_namespace
-    from ._search import rerank
+    from ._search import certified, rerank
 
     def view(a: Any) -> Any:
         return to_namespace(a, torch_xp)
 
-    n, m = X.shape[0], Y.shape[0]
+    (n, d), m = X.shape, Y.shape[0]
     n_cand = min(m, k + _EXTRA)
     with torch.no_grad():
         c, YaT, yy_max = _database(view(Y))
@@ -158,7 +157,15 @@ def screened_search(
         out_i.append(idx)
         if n_cand < m:
             tau = to_namespace(tau, xp)
-            ok = _certified(vals[:, -1], tau, Xc, yy_max, YaT.shape[0], xp)
+            ok = certified(
+                vals[:, -1],
+                tau,
+                xp.sum(Xc * Xc, axis=1),
+                yy_max,
+                d,
+                _bf16_error(d, YaT.shape[0]),
+                xp,
+            )
             if not bool(xp.all(ok)):
                 redo.append(i + xp.nonzero(~ok)[0])
                 failed += int(redo[-1].shape[0])
@@ -236,37 +243,13 @@ def _candidates(Xc: Any, YaT: Any, n_cand: int, cols: int, buf: Any) -> tuple[An
     return best[0].float().amax(dim=1), best[1]
 
 
-def _certified(
-    kth: Any, tau: Any, Xc: Any, yy_max: float, K: int, xp: ModuleType
-) -> Any:
-    """Per query: whether every non-candidate is provably farther than the k-th.
+def _bf16_error(d: int, K: int) -> Any:
+    """Return the bfloat16 screen's error bound (the module docstring derives it)."""
+    from ._search import ScreenError
 
-    ``kth`` is the k-th exact squared distance (float32, as computed), ``tau``
-    the largest screened value among the candidates (every non-candidate's
-    screened value is at least that), ``Xc`` the centred queries (float32),
-    ``K`` the screen's inner dimension.  Computed in float64.
-    """
-    d = Xc.shape[1]
-    f64 = xp.float64
-    xx = xp.astype(xp.sum(Xc * Xc, axis=1), f64)
-    slop = 1.0 + 2.0 * (d + 2) * _V  # float32 rounding of the norms
-    x_norm = xp.sqrt(xx * slop)
-    y_norm = math.sqrt(yy_max * slop)
-    yy_hi = yy_max * slop
-    # |screened − (‖y‖² − 2 x·y)| <= A + u'·|screened|, see the module docstring.
-    A = (
-        (4.0 * _U + 2.0 * _U * _U) * x_norm * y_norm
-        + (_U * _U + 1.01 * d * _V) * 1.01 * yy_hi
-        + 1.01 * K * _V * (2.02 * x_norm * y_norm + 1.01 * yy_hi)
-        + K * 2.0**-125  # subnormal products flushed to zero
+    return ScreenError(
+        xy=(4.0 * _U + 2.0 * _U * _U) + 1.01 * K * _V * 2.02,
+        yy=(_U * _U + 1.01 * d * _V) * 1.01 + 1.01 * K * _V * 1.01,
+        value=_U / (1.0 - _U),  # the product rounded to bfloat16
+        floor=K * 2.0**-125,  # subnormal products flushed to zero
     )
-    u_out = _U / (1.0 - _U)
-    tau = xp.astype(tau, f64)
-    # Every non-candidate: d²(x_c, y_c) >= tau − A − u'|tau| + ‖x_c‖².
-    low = tau - A - u_out * xp.abs(tau) + xx / slop
-    # Back from the rounded centred vectors to the data: within eta.
-    eta = 1.01 * _V * (x_norm + y_norm)
-    far = xp.sqrt(xp.clip(low, min=0.0)) - eta
-    eps = (d + 4) * 1.01 * _V  # rounding of the exact squared distances
-    near = xp.sqrt(xp.astype(kth, f64) * ((1.0 + eps) / (1.0 - eps)))
-    return near < far

@@ -18,9 +18,10 @@ Callers validate first: these functions take compute arrays and ``xp``.
 
 from __future__ import annotations
 
+import math
 import threading
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._namespace import device_of, namespace_name
 from ._primitives import (
@@ -141,20 +142,29 @@ def _buffer_view(buf: Any, r: int, w: int, xp: ModuleType) -> Any:
 def _exact_rows(
     Xb: Any, Y: Any, k: int, xp: ModuleType, budget: int
 ) -> tuple[Any, Any]:
-    """Exact k nearest (squared) for a few rows, against all of ``Y``, stable."""
-    m, d = Y.shape
-    step = max(1, budget // max(1, d * itemsize(Y, xp) * 2))
+    """Exact k nearest (squared) for some rows, against all of ``Y``, stable.
+
+    By differences, a block of rows against a chunk of ``Y`` at a time (the
+    ``rows × cols × d`` difference within the budget): a row at a time cost
+    a framework call per row, minutes for ten thousand rows full of ties.
+    """
+    n, (m, d) = Xb.shape[0], Y.shape
+    per_pair = max(1, d * itemsize(Y, xp) * 2)
+    cols = min(m, max(1, budget // per_pair))
+    rows = max(1, min(n, budget // (per_pair * cols)))
     out_v, out_i = [], []
-    for r in range(Xb.shape[0]):
-        x = Xb[r : r + 1, :]
+    for i in range(0, n, rows):
+        x = Xb[i : min(i + rows, n), None, :]
         parts = []
-        for j in range(0, m, step):
-            diff = Y[j : min(j + step, m), :] - x
-            parts.append(xp.sum(diff * diff, axis=1))
-        dist = xp.reshape(parts[0] if len(parts) == 1 else xp.concat(parts), (1, m))
-        v, i = topk_smallest(dist, k, xp)
+        for j in range(0, m, cols):
+            diff = Y[None, j : min(j + cols, m), :] - x
+            parts.append(xp.sum(diff * diff, axis=2))
+        dist = parts[0] if len(parts) == 1 else xp.concat(parts, axis=1)
+        v, ix = topk_smallest(dist, k, xp)
         out_v.append(v)
-        out_i.append(i)
+        out_i.append(ix)
+    if len(out_v) == 1:
+        return out_v[0], out_i[0]
     return xp.concat(out_v, axis=0), xp.concat(out_i, axis=0)
 
 
@@ -167,30 +177,94 @@ def _replace_rows(A: Any, rows_mask: Any, B: Any, xp: ModuleType) -> Any:
     return xp.take(xp.concat([A, B], axis=0), perm, axis=0)
 
 
-def _redo_close_calls(
+class ScreenError(NamedTuple):
+    """Coefficients of a screen's error bound (see :func:`certified`).
+
+    ``|screened − σ| <= xy·‖x_c‖·max‖y_c‖ + yy·max‖y_c‖² + x2·‖x_c‖²
+    + value·|screened| + floor``.
+    """
+
+    xy: float = 0.0
+    yy: float = 0.0
+    x2: float = 0.0
+    value: float = 0.0
+    floor: float = 0.0
+
+
+def certified(
+    kth: Any,
+    tau: Any,
+    xx: Any,
+    yy_max: float,
+    d: int,
+    err: ScreenError,
+    xp: ModuleType,
+) -> Any:
+    """Per query: whether every non-candidate is provably farther than the k-th.
+
+    The screens (the float32 expansion here, bfloat16 in ``_screen``) rank
+    the rows of ``Y − c`` for a query ``x − c`` (``c`` the database mean, the
+    differences rounded to the input dtype) by ``σ = ‖y_c‖² − 2 x_c·y_c``,
+    computed with an error bounded by ``err``.  Every non-candidate has a
+    screened value of at least ``tau``; ``xx`` is the computed ``‖x_c‖²``,
+    ``yy_max`` the largest computed ``‖y_c‖²``, ``d`` the feature count;
+    ``kth`` the k-th exact squared distance as computed from the differences
+    of the data.
+
+    Every non-candidate's true ``σ`` is then at least ``low = tau − error``
+    (the bound grows with ``|screened|`` more slowly than the value does, so
+    the least value gives the least bound), its distance to ``x`` at least
+    ``sqrt(low + ‖x_c‖²) − η`` with ``η`` the centring's rounding, and the
+    query is certified when that exceeds the k-th distance with the rounding
+    of its computation: no non-candidate can come closer, or tie, even as
+    computed.  The test runs in the widest float the device has.
+    """
+    from ._validation import float_dtypes
+
+    v = float(xp.finfo(kth.dtype).eps) / 2  # the input's unit roundoff
+    wide = float_dtypes(xp, device_of(kth))[0]
+    w_eps = float(xp.finfo(wide).eps)
+    slop = 1.0 + 2.0 * (d + 2) * v + 8.0 * w_eps  # rounding of computed norms
+    xx = xp.astype(xx, wide)
+    tau = xp.astype(tau, wide)
+    x_norm = xp.sqrt(xx * slop)
+    y_norm = math.sqrt(yy_max * slop)
+    error = (
+        err.xy * x_norm * y_norm
+        + err.yy * yy_max * slop
+        + err.x2 * xx * slop
+        + err.value * xp.abs(tau)
+        + err.floor
+    )
+    low = tau - error + xx / slop
+    # Back from the rounded centred vectors to the data's differences.
+    eta = 1.01 * v * (x_norm + y_norm)
+    far = xp.sqrt(xp.clip(low, min=0.0)) - eta
+    eps = (d + 4) * 1.01 * v + 8.0 * w_eps  # the exact distances' rounding
+    near = xp.sqrt(xp.astype(kth, wide) * ((1.0 + eps) / (1.0 - eps)))
+    return near < far
+
+
+def _redo_uncertified(
     Xq: Any,
     Y: Any,
     k: int,
     xp: ModuleType,
     found: tuple[Any, Any],
-    tau: Any,
-    margin: Any,
+    ok: Any,
     budget: int,
 ) -> tuple[Any, Any]:
-    """Redo exactly the rows where a non-candidate could tie or beat the k-th.
+    """Redo exactly the rows without a certificate (see :func:`certified`).
 
-    Every non-candidate has a ranking value ``>= tau``; a row is safe when its
-    k-th exact distance (on the ranking scale, less ``‖x‖²``) is below ``tau``
-    by more than the expansion's rounding ``margin``.  Exact duplicates in
-    ``Y`` land here, and come back with the lower index first.
+    Exact duplicates and ties at the k-th neighbour land here, and come back
+    with the lower index first.
     """
     vals, idx = found
-    unsafe = vals[:, -1] - sq_row_norms(Xq, xp) >= tau - margin
-    if not bool(xp.any(unsafe)):
+    if bool(xp.all(ok)):
         return vals, idx
-    redo = xp.nonzero(unsafe)[0]  # a boolean mask must index alone (standard)
+    redo = xp.nonzero(~ok)[0]  # a boolean mask must index alone (standard)
     fv, fi = _exact_rows(xp.take(Xq, redo, axis=0), Y, k, xp, budget)
-    return _replace_rows(vals, unsafe, fv, xp), _replace_rows(idx, unsafe, fi, xp)
+    return _replace_rows(vals, ~ok, fv, xp), _replace_rows(idx, ~ok, fi, xp)
 
 
 def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
@@ -202,15 +276,21 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     workers = host_workers(xp, n)
     rows, cols = _euclidean_tiles(n, m, n_cand, d, itemsize(X, xp), budget // workers)
     bounds = column_bounds(m, cols)
-    YY = sq_row_norms(Y, xp)
+    # The screen runs on data centred on the database mean: its rounding
+    # grows with the norms, which a common offset (coordinates, 1e4 + noise)
+    # makes far larger than the distances.
+    c = xp.mean(Y, axis=0)
+    Yc = Y - c
+    YY = sq_row_norms(Yc, xp)
     # (d + 1 + pad) × m, built once; the inner dimension is padded with zeros
     # to a multiple of 8, where BLAS kernels run ~15% faster than at d + 1.
     pad = -(d + 1) % 8
     Ya = xp.concat(
-        [Y.T, YY[None, :], xp.zeros((pad, m), dtype=X.dtype, device=dev)], axis=0
+        [Yc.T, YY[None, :], xp.zeros((pad, m), dtype=X.dtype, device=dev)], axis=0
     )
+    del Yc
     slack = rounding_bound(xp, X.dtype, d)
-    yy_max = xp.max(YY)
+    yy_max = float(xp.max(YY))
     native = namespace_name(xp) in {"numpy", "torch"}
     local = threading.local()
 
@@ -221,7 +301,8 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
         if native and buf is None:
             buf = local.buf = xp.empty((rows * cols,), dtype=X.dtype, device=dev)
         ones = xp.ones((r, 1 + pad), dtype=X.dtype, device=dev)  # pad: × 0 in Ya
-        Xa = xp.concat([-2.0 * Xq, ones], axis=1)
+        Xc = Xq - c
+        Xa = xp.concat([-2.0 * Xc, ones], axis=1)
         best: tuple[Any, Any] | None = None
         for j0, j1 in bounds:
             w = j1 - j0
@@ -243,16 +324,17 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
         assert best is not None
         vals, idx = rerank(Xq, Y, best[1], k, xp)
         if m > n_cand:
-            margin = slack * (sq_row_norms(Xq, xp) + yy_max)
-            vals, idx = _redo_close_calls(
-                Xq,
-                Y,
-                k,
-                xp,
-                (vals, idx),
+            ok = certified(
+                vals[:, -1],
                 xp.max(best[0], axis=1),
-                margin,
-                budget // workers,
+                sq_row_norms(Xc, xp),
+                yy_max,
+                d,
+                ScreenError(x2=slack, yy=slack),
+                xp,
+            )
+            vals, idx = _redo_uncertified(
+                Xq, Y, k, xp, (vals, idx), ok, budget // workers
             )
         return vals, idx
 
