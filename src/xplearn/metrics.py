@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from ._dispatch import Edge
-from ._namespace import is_lazy
+from ._namespace import is_lazy, namespace_name
 from ._primitives import sq_row_norms, working_memory_bytes
 from ._scaling import scale_back, scale_exponent, times_pow2
 from ._validation import check_array, check_n_features, result_dtype
@@ -50,29 +50,113 @@ def check_metric(metric: Any, p: Any = None) -> tuple[str, float]:
     return "minkowski", float(p)
 
 
-def _expansion(X: Any, Y: Any, YY: Any, xp: ModuleType) -> Any:
-    """``‖y‖² − 2 x·y`` for every pair: squared distance less ``‖x‖²``."""
-    return YY[None, :] - 2.0 * (X @ Y.T)
+class _EuclideanPairs:
+    """Euclidean distances to the rows of ``Y``, accurate in the input dtype.
+
+    The expansion ``‖x‖² + ‖y‖² − 2 x·y`` is one GEMM, but its rounding is
+    relative to the norms, not to the distance: float32 points 1e6 from the
+    origin and 1 apart came out 256 apart.  So the data is centred on ``Y``'s
+    mean, float32 is computed in float64 where the device has it (as
+    scikit-learn does), and every pair whose rounding bound
+    (:func:`xplearn._search.rounding_bound`) exceeds ``rel`` of its squared
+    distance (near-duplicates far from the mean) is computed again by
+    differences.  ``rel``: 2**-25 of float32 input (half its unit roundoff),
+    2**-40 of float64.
+    """
+
+    def __init__(self, Y: Any, xp: ModuleType) -> None:
+        from ._search import rounding_bound
+        from ._validation import float_dtypes
+
+        self.xp, self.Y = xp, Y
+        self.wide = float_dtypes(xp, _device(Y))[0]
+        Yw = xp.astype(Y, self.wide)
+        self.c = xp.mean(Yw, axis=0)
+        self.Yc = Yw - self.c
+        self.YY = sq_row_norms(self.Yc, xp)
+        d = Y.shape[1]
+        w_eps = float(xp.finfo(self.wide).eps)
+        self.slack = rounding_bound(xp, self.wide, d) + 4.0 * w_eps  # + centring
+        self.rel = 2.0**-25 if Y.dtype == xp.float32 else 2.0**-40
+
+    def block(self, X: Any, metric: str, diagonal: int | None = None) -> Any:
+        """Distances (``metric``: euclidean or sqeuclidean) of ``X``'s rows.
+
+        ``diagonal``: ``X`` is ``Y[diagonal:]``, and the pairs of a row with
+        itself need no second look (the caller sets them to 0).
+        """
+        xp, Y = self.xp, self.Y
+        Xc = xp.astype(X, self.wide) - self.c
+        XX = sq_row_norms(Xc, xp)
+        norms = XX[:, None] + self.YY[None, :]
+        D = xp.clip(norms - 2.0 * (Xc @ self.Yc.T), min=0.0)
+        redo = self.slack * norms > self.rel * D
+        if diagonal is not None:
+            dev = _device(D)
+            r = xp.arange(X.shape[0], device=dev)[:, None] + diagonal
+            redo = redo & (r != xp.arange(Y.shape[0], device=dev)[None, :])
+        if bool(xp.any(redo)):
+            D = _redo_pairs(X, Y, D, redo, xp)
+        D = xp.sqrt(D) if metric == "euclidean" else D
+        return xp.astype(D, X.dtype) if D.dtype != X.dtype else D
 
 
-def distance_block(
-    X: Any, Y: Any, metric: str, p: float, xp: ModuleType, *, YY: Any = None
-) -> Any:
+def _redo_pairs(X: Any, Y: Any, D: Any, redo: Any, xp: ModuleType) -> Any:
+    """``D`` with the ``redo`` pairs' squared distances by differences (in D's dtype).
+
+    numpy and torch gather and scatter the pairs; the standard has no
+    scatter, so other namespaces recompute the rows that hold one (in
+    budget-sized groups) and gather them back into place.
+    """
+    if namespace_name(xp) in ("numpy", "torch"):
+        i, j = xp.nonzero(redo)
+        diff = xp.astype(xp.take(X, i, axis=0), D.dtype) - xp.astype(
+            xp.take(Y, j, axis=0), D.dtype
+        )
+        D = xp.asarray(D, copy=True)
+        D[i, j] = xp.sum(diff * diff, axis=1)
+        return D
+    has = xp.any(redo, axis=1)
+    rows = xp.nonzero(has)[0]
+    Xr = xp.astype(xp.take(X, rows, axis=0), D.dtype)
+    Yw = xp.astype(Y, D.dtype)
+    (m, d), size = Y.shape, int(xp.finfo(D.dtype).bits) // 8
+    step = max(1, working_memory_bytes(xp, _device(D)) // (2 * m * d * size))
+    r = Xr.shape[0]
+    parts = [
+        xp.sum((Xr[a : min(a + step, r), None, :] - Yw[None, :, :]) ** 2, axis=2)
+        for a in range(0, r, step)
+    ]
+    exact = parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+    ix = rows.dtype
+    pos = xp.clip(xp.cumulative_sum(xp.astype(has, ix)) - 1, min=0)
+    return xp.where(redo, xp.take(exact, pos, axis=0), D)
+
+
+def distance_block(X: Any, Y: Any, metric: str, p: float, xp: ModuleType) -> Any:
     """Distances between every row of ``X`` and of ``Y`` (one block, no chunking).
 
-    ``metric`` and ``p`` are canonical (see :func:`check_metric`).  For the
-    Euclidean family ``YY`` may hold ``sq_row_norms(Y)`` computed once.
+    ``metric`` and ``p`` are canonical (see :func:`check_metric`).
     """
     if metric in EUCLIDEAN:
-        if YY is None:
-            YY = sq_row_norms(Y, xp)
-        D = _expansion(X, Y, YY, xp) + sq_row_norms(X, xp)[:, None]
-        D = xp.clip(D, min=0.0)
-        return xp.sqrt(D) if metric == "euclidean" else D
+        return _EuclideanPairs(Y, xp).block(X, metric)
     if metric == "cosine":
         Xn = _normalize_rows(X, xp)
         Yn = Xn if Y is X else _normalize_rows(Y, xp)
         return xp.clip(1.0 - Xn @ Yn.T, min=0.0, max=2.0)
+    if namespace_name(xp) == "numpy":
+        import numpy as np
+
+        # A sum of absolute differences beyond the largest float is inf, the
+        # true answer in the dtype (only squares are scaled, see _scaling):
+        # no overflow warning for it.
+        with np.errstate(over="ignore"):
+            return _broadcast_block(X, Y, metric, p, xp)
+    return _broadcast_block(X, Y, metric, p, xp)
+
+
+def _broadcast_block(X: Any, Y: Any, metric: str, p: float, xp: ModuleType) -> Any:
+    """Manhattan, Chebyshev and Minkowski distances by broadcast differences."""
     diff = xp.abs(X[:, None, :] - Y[None, :, :])
     if metric == "manhattan":
         return xp.sum(diff, axis=2)
@@ -90,7 +174,9 @@ def _normalize_rows(X: Any, xp: ModuleType) -> Any:
 
 def bytes_per_pair(metric: str, itemsize: int, n_features: int) -> int:
     """Temporary bytes one (x, y) pair of a block costs."""
-    if metric in EUCLIDEAN or metric == "cosine":
+    if metric in EUCLIDEAN:
+        return 4 * 8 + 1  # distance, norms and bound in float64, the mask
+    if metric == "cosine":
         return 2 * itemsize
     return (n_features + 2) * itemsize  # the broadcast difference
 
@@ -145,13 +231,19 @@ def _pairwise_in_range(
     X: Any, Y: Any, metric: str, p: float, xp: ModuleType, *, same: bool
 ) -> Any:
     """Full distance matrix of data in the safe range, in row chunks."""
-    YY = sq_row_norms(Y, xp) if metric in EUCLIDEAN else None
     rows = pairwise_block_rows(X, Y, metric, xp)
     n = X.shape[0]
-    blocks = [
-        distance_block(X[i : min(i + rows, n), :], Y, metric, p, xp, YY=YY)
-        for i in range(0, n, rows)
-    ]
+    if metric in EUCLIDEAN:
+        pairs = _EuclideanPairs(Y, xp)  # Y's centred form, built once
+
+        def block(i: int) -> Any:
+            return pairs.block(X[i : min(i + rows, n), :], metric, i if same else None)
+    else:
+
+        def block(i: int) -> Any:
+            return distance_block(X[i : min(i + rows, n), :], Y, metric, p, xp)
+
+    blocks = [block(i) for i in range(0, n, rows)]
     D = blocks[0] if len(blocks) == 1 else xp.concat(blocks, axis=0)
     if same and metric in EUCLIDEAN | {"cosine"}:
         # A point's distance to itself is exactly 0, whatever the rounding.
