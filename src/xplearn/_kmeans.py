@@ -156,7 +156,13 @@ def _relocate_empty(
     empty = np.flatnonzero(totals_h == 0)
     if empty.size == 0:
         return sums, totals
-    far = np.argsort(_host_floats(dist), kind="stable")[::-1][: empty.size].copy()
+    dist_h = _host_floats(dist)
+    if dist_h.max() == 0:
+        # More clusters than distinct points: every point sits on its centre
+        # and moving one would only empty another cluster (scikit-learn 1.9
+        # leaves them; :func:`xplearn._lloyd._new_centers` places them).
+        return sums, totals
+    far = np.argsort(dist_h, kind="stable")[::-1][: empty.size].copy()
     sums_h, w_h, labels_h = _host_floats(sums), _host_floats(w), to_numpy(labels)
     X_far = _host_floats(xp.take(X, xp.asarray(far, device=device_of(X)), axis=0))
     for new, i, x in zip(empty, far, X_far, strict=True):

@@ -267,13 +267,21 @@ def _new_centers(
     """Run the M-step: weighted means, empty clusters relocated.
 
     A relocation changes the centres only: labels (and so running sums by
-    label) stay as they are, as in scikit-learn.
+    label) stay as they are, as in scikit-learn.  A cluster still empty
+    (more clusters than distinct points) is placed on the heaviest cluster's
+    centre (the first of equal weights), as scikit-learn 1.9 does, not at
+    the origin.
     """
     if bool(xp.any(totals == 0)):
         dist = _own_sq_dist(data.X, centers, labels, xp)
         sums, totals = _relocate_empty(data.X, data.w, labels, dist, sums, totals, xp)
-    safe = xp.where(totals == 0, xp.ones_like(totals), totals)
-    return xp.astype(sums / safe[:, None], data.X.dtype)
+    empty = totals == 0
+    safe = xp.where(empty, xp.ones_like(totals), totals)
+    new = xp.astype(sums / safe[:, None], data.X.dtype)
+    if bool(xp.any(empty)):
+        heaviest = xp.take(new, xp.reshape(xp.argmax(totals), (1,)), axis=0)
+        new = xp.where(empty[:, None], heaviest, new)
+    return new
 
 
 def _converged(i: int, strict: bool, shift: float, tol: float, verbose: int) -> bool:

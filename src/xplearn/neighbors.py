@@ -340,8 +340,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         # Distances of the data at its safe power-of-two scale 2**-e, compared
         # with the radius at the same scale: nothing overflows on the way.
         D, e = pairwise_scaled(Xc, self._fit_X, name, p, xp, same=False)
-        D, r_s = to_numpy(D), ldexp(float(r), -e)
-        inside = np.less_equal(D, r_s)
+        D, r_s = to_numpy(D), ldexp(float(r), -e * _RADIUS_POWER.get(name, 1))
+        # A radius past the dtype's largest float holds every finite distance.
+        inside = np.less_equal(D, min(r_s, float(np.finfo(D.dtype).max)))
         if name == "euclidean":
             # The expansion's rounding must not move points across the radius.
             X_h, Y_h = to_numpy(Xc), to_numpy(self._fit_X)
@@ -417,6 +418,10 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         return sp.csr_matrix(
             (data, cols, indptr), shape=(len(rows), self.n_samples_fit_)
         )
+
+
+# How a radius scales with the data: squared distances twice, cosine not.
+_RADIUS_POWER = {"sqeuclidean": 2, "cosine": 0}
 
 
 def _exact_near_radius(X: Any, Y: Any, D: Any, inside: Any, r: float, e: int) -> Any:
