@@ -67,18 +67,19 @@ def _kmeans_plusplus(
 ) -> tuple[Any, Any]:
     """Greedy k-means++ (scikit-learn's); random draws on the host.
 
-    Data out of the safe range is seeded at an exact power-of-two scale
-    (:mod:`._scaling`), with norms of the scaled rows (those of ``X`` may
-    have overflowed); the centres are rows of ``X`` itself.
+    ``x_squared_norms`` may be None (computed here).  Data out of the safe
+    range is seeded at an exact power-of-two scale (:mod:`._scaling`), with
+    norms of the scaled rows; the centres are rows of ``X`` itself.
     """
     e = scale_exponent([X], xp)
     if e:
         Xs = times_pow2(X, -e, xp)
-        norms = sq_row_norms(Xs, xp)
         _, idx = _kmeans_plusplus(
-            Xs, n_clusters, norms, sample_weight, random_state, n_local_trials, xp
+            Xs, n_clusters, None, sample_weight, random_state, n_local_trials, xp
         )
         return xp.take(X, idx, axis=0), idx
+    if x_squared_norms is None:
+        x_squared_norms = sq_row_norms(X, xp)
     import numpy as np
 
     n = X.shape[0]

@@ -25,8 +25,7 @@ from typing import Any
 
 from ._namespace import namespace_name
 
-# Metrics whose values need no squares: their sums are as representable as
-# the true distance (every term is non-negative).
+# Metrics of absolute differences: no squares to overflow or underflow.
 _LINEAR = frozenset({"manhattan", "chebyshev"})
 
 
@@ -39,20 +38,27 @@ def max_abs(X: Any, xp: ModuleType) -> float:
 
 
 def safe_range(
-    dtype: Any, xp: ModuleType, n_features: int, p: float = 2.0
+    dtype: Any,
+    xp: ModuleType,
+    n_features: int,
+    metric: str = "euclidean",
+    p: float = 2.0,
 ) -> tuple[float, float]:
-    """Magnitudes ``(low, high)`` between which no scaling is needed.
+    """Magnitudes ``(low, high)`` of the data between which no scaling is needed.
 
     ``high``: ``d`` terms of ``(2·M)**p`` stay a factor 4 below the largest
-    float, so ``‖x‖² + ‖y‖² − 2 x·y`` and its partial sums cannot overflow.
-    ``low``: the square (``p``-th power) of a difference at the rounding
-    level of ``M`` is still a normal number.
+    float, so ``‖x‖² + ‖y‖² − 2 x·y`` and its partial sums cannot overflow
+    (Manhattan: ``d`` terms of ``2·M``; Chebyshev: one).  ``low``: the square
+    (``p``-th power) of a difference at the rounding level of ``M`` is still
+    a normal number; differences and their sums need no such floor.
     """
     fi = xp.finfo(dtype)
     big, tiny, eps = float(fi.max), float(fi.smallest_normal), float(fi.eps)
-    high = 0.5 * (big / (4.0 * max(n_features, 1))) ** (1.0 / p)
-    low = tiny ** (1.0 / p) / eps
-    return low, high
+    d = max(n_features, 1)
+    if metric in _LINEAR:
+        return 0.0, 0.5 * big / (4.0 * (d if metric == "manhattan" else 1))
+    power = p if metric == "minkowski" else 2.0
+    return tiny ** (1.0 / power) / eps, 0.5 * (big / (4.0 * d)) ** (1.0 / power)
 
 
 def scale_exponent(
@@ -61,16 +67,14 @@ def scale_exponent(
     """Return ``e`` such that ``arrays · 2**-e`` keep the distances in range.
 
     0 when the largest magnitude is already in :func:`safe_range` (or the
-    metric needs no squares, or the data is all zeros); otherwise ``e`` puts
-    the largest magnitude in ``[0.5, 1)``.
+    data is all zeros); otherwise ``e`` puts the largest magnitude in
+    ``[0.5, 1)``.  Every metric needs it at the top of the range: two
+    distances that both overflow to ``inf`` can no longer be ranked.
     """
-    if metric in _LINEAR:
-        return 0
     M = max(max_abs(a, xp) for a in arrays)
     if M == 0.0 or not math.isfinite(M):
         return 0
-    power = p if metric == "minkowski" else 2.0
-    low, high = safe_range(arrays[0].dtype, xp, arrays[0].shape[1], power)
+    low, high = safe_range(arrays[0].dtype, xp, arrays[0].shape[1], metric, p)
     if low <= M <= high:
         return 0
     return math.frexp(M)[1]
@@ -87,7 +91,7 @@ def times_pow2(X: Any, e: int, xp: ModuleType) -> Any:
     if e == 0:
         return X
     step = math.frexp(float(xp.finfo(X.dtype).max))[1] - 2  # 126 for float32
-    if namespace_name(xp) == "numpy":
+    if namespace_name(xp) in ("numpy", "array_api_strict"):  # numpy underneath
         import numpy as np
 
         with np.errstate(over="ignore", under="ignore"):

@@ -98,7 +98,7 @@ def kmeans_plusplus(
     k = _check_n_clusters(n_clusters, Xc.shape[0])
     w = _check_sample_weight(sample_weight, edge, Xc.shape[0], Xc.dtype)
     norms = (
-        sq_row_norms(Xc, xp)
+        None
         if x_squared_norms is None
         else _check_norms(edge.follow(x_squared_norms, "x_squared_norms"), Xc, xp)
     )
