@@ -40,7 +40,10 @@ def forced(monkeypatch):
 
 
 def _screenable(backend) -> bool:
-    return backend.name in ("numpy", "torch") and backend.variant != "cuda"
+    """numpy, torch on the CPU, and eager TensorFlow (computed on torch)."""
+    return (
+        backend.name in ("numpy", "torch", "tensorflow") and backend.variant != "cuda"
+    )
 
 
 def _data(kind: str, rng) -> tuple[np.ndarray, np.ndarray]:
