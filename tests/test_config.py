@@ -6,7 +6,11 @@ import xplearn
 
 
 def test_defaults() -> None:
-    assert xplearn.get_config() == {"working_memory": None, "tf_namespace": "auto"}
+    assert xplearn.get_config() == {
+        "working_memory": None,
+        "tf_namespace": "auto",
+        "screening": "auto",
+    }
 
 
 def test_context_restores_and_nests() -> None:
@@ -16,6 +20,7 @@ def test_context_restores_and_nests() -> None:
             assert xplearn.get_config() == {
                 "working_memory": 64,
                 "tf_namespace": "numpy",
+                "screening": "auto",
             }
         assert xplearn.get_config()["tf_namespace"] == "auto"
     assert xplearn.get_config()["working_memory"] is None
@@ -30,7 +35,11 @@ def test_context_restores_after_error() -> None:
 def test_set_config_changes_one_setting() -> None:
     xplearn.set_config(working_memory=128)
     try:
-        assert xplearn.get_config() == {"working_memory": 128, "tf_namespace": "auto"}
+        assert xplearn.get_config() == {
+            "working_memory": 128,
+            "tf_namespace": "auto",
+            "screening": "auto",
+        }
     finally:
         xplearn.set_config(working_memory=None)
 
@@ -67,6 +76,7 @@ def test_threads_do_not_see_each_other() -> None:
         ({"working_memory": -1.5}, ValueError, "positive"),
         ({"working_memory": True}, ValueError, "positive"),
         ({"tf_namespace": "jax"}, ValueError, "tf_namespace must be one of"),
+        ({"screening": "bf16"}, ValueError, "screening must be one of"),
         ({"colour": "red"}, TypeError, "Unknown xplearn setting"),
     ],
 )

@@ -4,6 +4,8 @@ The screen only runs on large searches; these tests lower its thresholds so
 that small adversarial data goes through it, and check that it did.
 """
 
+import importlib.util
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -40,7 +42,10 @@ def forced(monkeypatch):
 
 
 def _screenable(backend) -> bool:
-    """numpy, torch on the CPU, and eager TensorFlow (computed on torch)."""
+    """torch on the CPU, eager TensorFlow (computed on torch), and numpy where
+    torch is installed (the screen runs on zero-copy torch views)."""
+    if importlib.util.find_spec("torch") is None:
+        return False
     return (
         backend.name in ("numpy", "torch", "tensorflow") and backend.variant != "cuda"
     )
@@ -101,7 +106,7 @@ def test_screen_equals_float32_path(backend, forced, kind) -> None:
     )
 
 
-def test_ties_at_the_boundary_fall_back(forced) -> None:
+def test_ties_at_the_boundary_fall_back(forced, torch) -> None:
     """Exact ties at the k-th neighbour cannot be certified: they are redone."""
     Y, X = _data("grid", np.random.default_rng(1))
     kneighbors(X, Y, K)
@@ -109,7 +114,7 @@ def test_ties_at_the_boundary_fall_back(forced) -> None:
     assert forced["redo_rows"] > 0
 
 
-def test_loose_bound_hands_the_rest_to_float32(forced, monkeypatch) -> None:
+def test_loose_bound_hands_the_rest_to_float32(forced, monkeypatch, torch) -> None:
     """Well-separated clusters: distances far below the norms, the bound
     certifies nothing, and after the first tile float32 takes the rest."""
     from sklearn.datasets import make_blobs
@@ -126,7 +131,7 @@ def test_loose_bound_hands_the_rest_to_float32(forced, monkeypatch) -> None:
     np.testing.assert_array_equal(d_on, d_off)
 
 
-def test_gaussian_data_is_certified(forced) -> None:
+def test_gaussian_data_is_certified(forced, torch) -> None:
     """On ordinary data the certificate holds for (almost) every query."""
     rng = np.random.default_rng(2)
     Y = rng.standard_normal((40_000, 16)).astype(np.float32)
@@ -158,7 +163,9 @@ def test_screening_setting_is_checked() -> None:
     grid=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-def test_screen_property(forced, n, m, d, k, log_scale, offset, grid, seed) -> None:
+def test_screen_property(
+    forced, torch, n, m, d, k, log_scale, offset, grid, seed
+) -> None:
     """Random shapes, scales and offsets: screened == float32 path (numpy)."""
     k = min(k, m)
     rng = np.random.default_rng(seed)
