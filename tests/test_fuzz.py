@@ -394,7 +394,8 @@ class BadCase:
     k: int
     algorithm: str = "lloyd"
     # Invalid although scikit-learn may accept it (KMeans takes negative
-    # weights unchecked): xplearn's contract is a ValueError.
+    # weights unchecked, and scikit-learn < 1.9 all-zero weights too):
+    # xplearn's contract is a ValueError.
     invalid: bool = False
 
 
@@ -540,7 +541,8 @@ def kmeans_bad_cases(draw: st.DrawFn) -> BadCase:
         X = X[:, 0]
     algorithm = draw(st.sampled_from(["lloyd", "elkan"]))
     arrays_ = {"X": X, "Q": Q, "init": init, "w": w}
-    return BadCase("KMeans", arrays_, k, algorithm, "negative weight" in faults)
+    invalid = "negative weight" in faults or "zero weights" in faults
+    return BadCase("KMeans", arrays_, k, algorithm, invalid)
 
 
 # --------------------------------------------------------------------------
