@@ -104,6 +104,29 @@ def parse(p: argparse.ArgumentParser) -> argparse.Namespace:
     return args
 
 
+def start(
+    description: str | None, job: Callable[..., Any]
+) -> tuple[argparse.Namespace, Run, dict[str, int]] | None:
+    """The common start of both scripts: options, peers, thread pools.
+
+    ``--only PEER`` serves ``job`` for :class:`OwnProcess` and returns None.
+    Otherwise torch is imported before FAISS and scikit-learn: they share a
+    vendored OpenMP runtime, and loaded first it left scikit-learn on one
+    core.  The scripts call this from ``main``, not at the top, so that the
+    import sorter cannot reorder the imports; xplearn's estimators load
+    scikit-learn, so the scripts import them after it.
+    """
+    args = parse(parser(description))
+    if args.only:  # a peer alone, for OwnProcess
+        serve(args.only, args.threads, job)
+        return None
+    run = Run(args)
+    import_peers(args.threads, *PEERS)
+    pools = thread_pools()
+    print(f"threads: {format_pools(pools)}")
+    return args, run, pools
+
+
 # --- imports and threads -------------------------------------------------------
 
 

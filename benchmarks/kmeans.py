@@ -243,18 +243,10 @@ def section(
 
 
 def main() -> None:
-    args = harness.parse(harness.parser(__doc__))
-    if args.only:  # a peer alone, for OwnProcess
-        harness.serve(args.only, args.threads, own_process_job)
+    started = harness.start(__doc__, own_process_job)
+    if started is None:
         return
-    run = harness.Run(args)
-    # torch before FAISS and scikit-learn: they share a vendored OpenMP
-    # runtime, and loaded first it left scikit-learn on one core.  Imported
-    # here, not at the top, so that the import sorter cannot reorder them;
-    # xplearn's estimators, make_blobs and fast-pytorch-kmeans come after.
-    harness.import_peers(args.threads, "torch", "faiss", "sklearn")
-    pools = harness.thread_pools()
-    print(f"threads: {harness.format_pools(pools)}")
+    args, run, pools = started
     n, n_overlap = (N // QUICK, OVERLAP_N // QUICK) if args.quick else (N, OVERLAP_N)
     X, X_overlap = blobs(n), overlapping_blobs(n_overlap)
     problems = {

@@ -272,18 +272,10 @@ def small_bench(
 
 
 def main() -> None:
-    args = harness.parse(harness.parser(__doc__))
-    if args.only:  # a peer alone, for OwnProcess
-        harness.serve(args.only, args.threads, own_process_job)
+    started = harness.start(__doc__, own_process_job)
+    if started is None:
         return
-    run = harness.Run(args)
-    # torch before FAISS and scikit-learn: they share a vendored OpenMP
-    # runtime, and loaded first it left scikit-learn on one core.  Imported
-    # here, not at the top, so that the import sorter cannot reorder them;
-    # xplearn's estimators load scikit-learn, so they come after as well.
-    harness.import_peers(args.threads, "torch", "faiss", "sklearn")
-    pools = harness.thread_pools()
-    print(f"threads: {harness.format_pools(pools)}")
+    args, run, pools = started
     with (
         OwnProcess(__file__, "faiss", args.threads) as faiss_alone,
         OwnProcess(__file__, "sklearn", args.threads) as sklearn_alone,
