@@ -20,7 +20,7 @@ columns (high and low part: ``u²‖y‖²``); the float32 accumulation adds at
 most ``1.01·K·v`` times the sum of the terms' magnitudes; and the output is
 rounded to bfloat16 (``u/(1−u)·|value|``).  Centring and the final
 distances are float32 roundings, covered by ``v`` terms.  See
-:func:`_certified`.
+:func:`xplearn._search.certified`.
 
 numpy float32 input takes the same path through a zero-copy torch view when
 torch is installed.  ``config_context(screening="off")`` turns it off; the
@@ -211,36 +211,23 @@ def _database(Y: Any) -> tuple[Any, Any, float]:
 def _candidates(Xc: Any, YaT: Any, n_cand: int, cols: int, buf: Any) -> tuple[Any, Any]:
     """Screened candidates of centred queries: (largest value kept, columns).
 
-    Every column left out has a screened value at least the one returned.
+    The float32 search's own selection (:func:`xplearn._search.screen_candidates`)
+    on the bfloat16 product; every column left out has a screened value at
+    least the one returned.
     """
     import array_api_compat.torch as xp
     import torch
 
-    from ._primitives import group_candidates, merge_candidates, topk_candidates
-    from ._search import column_bounds
+    from ._search import column_bounds, screen_candidates
 
     r, d = Xc.shape
-    m = YaT.shape[1]
     xa = torch.empty((r, YaT.shape[0]), dtype=torch.bfloat16)
     xa[:, :d] = -2.0 * Xc
     xa[:, d:] = 1.0  # × ‖y‖²'s two parts (and a zero pad row)
-    best = None
-    for j0, j1 in column_bounds(m, cols):
-        w = j1 - j0
-        D = torch.mm(xa, YaT[:, j0:j1], out=buf[: r * w].view(r, w))
-        n_c = min(n_cand, w)
-        if w % _GROUP == 0 and w >= 4 * _GROUP * n_c:
-            vals, idx = group_candidates(D, n_c, _GROUP, xp)
-        else:
-            vals, idx = topk_candidates(D, n_c, xp)
-        idx = idx.to(torch.int64) + j0
-        best = (
-            (vals, idx)
-            if best is None
-            else merge_candidates(*best, vals, idx, n_cand, xp)
-        )
-    assert best is not None
-    return best[0].float().amax(dim=1), best[1]
+    vals, idx = screen_candidates(
+        xa, YaT, n_cand, column_bounds(YaT.shape[1], cols), buf, xp
+    )
+    return vals.float().amax(dim=1), idx
 
 
 def _bf16_error(d: int, K: int) -> Any:

@@ -134,6 +134,45 @@ def _approx_block(Xa: Any, Ya: Any, xp: ModuleType, out: Any) -> Any:
     return Xa @ Ya
 
 
+def screen_candidates(
+    Xa: Any,
+    Ya: Any,
+    n_cand: int,
+    bounds: list[tuple[int, int]],
+    buf: Any,
+    xp: ModuleType,
+) -> tuple[Any, Any]:
+    """Select the ``n_cand`` smallest screened values per row, and their columns.
+
+    One GEMM ``Xa @ Ya[:, j0:j1]`` per column tile of ``bounds`` (into the
+    reused ``buf`` where given), a group or plain candidate selection, and a
+    merge with the tiles before (unordered).  Every column left out has a value at least
+    the largest kept.  The float32 search and the bfloat16 screen share it.
+    """
+    r = Xa.shape[0]
+    ix = index_dtype(xp, device_of(Xa))
+    best: tuple[Any, Any] | None = None
+    for j0, j1 in bounds:
+        w = j1 - j0
+        out = None if buf is None else _buffer_view(buf, r, w, xp)
+        D = _approx_block(Xa, Ya[:, j0:j1], xp, out)
+        n_c = min(n_cand, w)
+        if w % _GROUP == 0 and w >= 4 * _GROUP * n_c:
+            vals, idx = group_candidates(D, n_c, _GROUP, xp)
+        else:
+            vals, idx = topk_candidates(D, n_c, xp)
+            idx = xp.astype(idx, ix)
+        if j0:
+            idx = idx + j0
+        best = (
+            (vals, idx)
+            if best is None
+            else merge_candidates(*best, vals, idx, n_cand, xp)
+        )
+    assert best is not None
+    return best
+
+
 def _buffer_view(buf: Any, r: int, w: int, xp: ModuleType) -> Any:
     """Return a C-contiguous (r, w) view at the start of a reused buffer."""
     return xp.reshape(xp.reshape(buf, (-1,))[: r * w], (r, w))
@@ -303,25 +342,7 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
         ones = xp.ones((r, 1 + pad), dtype=X.dtype, device=dev)  # pad: × 0 in Ya
         Xc = Xq - c
         Xa = xp.concat([-2.0 * Xc, ones], axis=1)
-        best: tuple[Any, Any] | None = None
-        for j0, j1 in bounds:
-            w = j1 - j0
-            out = None if buf is None else _buffer_view(buf, r, w, xp)
-            D = _approx_block(Xa, Ya[:, j0:j1], xp, out)
-            n_c = min(n_cand, w)
-            if w % _GROUP == 0 and w >= 4 * _GROUP * n_c:
-                vals, idx = group_candidates(D, n_c, _GROUP, xp)
-            else:
-                vals, idx = topk_candidates(D, n_c, xp)
-                idx = xp.astype(idx, index_dtype(xp, dev))
-            if j0:
-                idx = idx + j0
-            best = (
-                (vals, idx)
-                if best is None
-                else merge_candidates(*best, vals, idx, n_cand, xp)
-            )
-        assert best is not None
+        best = screen_candidates(Xa, Ya, n_cand, bounds, buf, xp)
         vals, idx = rerank(Xq, Y, best[1], k, xp)
         if m > n_cand:
             ok = certified(
