@@ -129,7 +129,7 @@ def test_empty_cluster_is_relocated(backend, algorithm) -> None:
 def test_elkan_skips_points_that_cannot_move(backend, monkeypatch) -> None:
     """The bounds are real: after the first iterations only a fraction of the
     points is searched, and the answer is still Lloyd's, in float32 too."""
-    from xplearn import _lloyd
+    from xplearn.cluster import _lloyd
 
     X, _ = make_blobs(n_samples=3000, n_features=8, centers=12, random_state=1)
     X = X.astype(np.float32)
@@ -178,8 +178,8 @@ def test_float64_ties_go_to_the_lower_index(backend) -> None:
     exact (a true tie) but the GEMM expansion rounds, and picked the other
     centre for about a third of them.  Every backend must pick the lower one."""
     from xplearn._dispatch import Edge
-    from xplearn._lloyd import _Data, _nearest, _search_bounds
-    from xplearn._search import rounding_bound
+    from xplearn.cluster._lloyd import _Data, _nearest, _search_bounds
+    from xplearn.neighbors._search import rounding_bound
 
     if backend.name == "dask":
         pytest.skip("KMeans gathers dask data on the host: the numpy case")

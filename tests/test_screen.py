@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import xplearn
-import xplearn._screen as screen
+import xplearn.neighbors._screen as screen
 from backends import assert_equal, assert_in_backend
 from xplearn.neighbors import kneighbors
 
@@ -37,7 +37,7 @@ def forced(monkeypatch):
 
         return real(X, Y, k, xp, counted)
 
-    monkeypatch.setattr("xplearn._search.screened_search", spy)
+    monkeypatch.setattr("xplearn.neighbors._search.screened_search", spy)
     return calls
 
 

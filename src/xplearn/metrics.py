@@ -58,14 +58,14 @@ class _EuclideanPairs:
     origin and 1 apart came out 256 apart.  So the data is centred on ``Y``'s
     mean, float32 is computed in float64 where the device has it (as
     scikit-learn does), and every pair whose rounding bound
-    (:func:`xplearn._search.rounding_bound`) exceeds ``rel`` of its squared
+    (:func:`xplearn.neighbors._search.rounding_bound`) exceeds ``rel`` of its squared
     distance (near-duplicates far from the mean) is computed again by
     differences.  ``rel``: 2**-25 of float32 input (half its unit roundoff),
     2**-40 of float64.
     """
 
     def __init__(self, Y: Any, xp: ModuleType) -> None:
-        from ._search import rounding_bound
+        from .neighbors._search import rounding_bound
         from ._validation import float_dtypes
 
         self.xp, self.Y = xp, Y

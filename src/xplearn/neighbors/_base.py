@@ -1,11 +1,8 @@
-"""Exact k-nearest neighbours on any backend: a function and estimators.
+"""The shared half of the neighbours estimators: fit, query, graphs.
 
-:func:`kneighbors` is the functional search; :class:`NearestNeighbors`,
-:class:`KNeighborsClassifier` and :class:`KNeighborsRegressor` are
-scikit-learn estimators (same parameters, Pipeline and GridSearchCV work) that
-take and return numpy, torch, jax, dask, array-api-strict or TensorFlow data.
-The search kernel is ``_search``.  This module imports scikit-learn; ``import
-xplearn`` does not import this module.
+:func:`kneighbors` is the functional search; ``_NeighborsBase`` holds what
+every estimator shares (fit state, the query, ``kneighbors``,
+``radius_neighbors`` and their graphs).  The kernels are ``_search``.
 """
 
 from __future__ import annotations
@@ -14,19 +11,16 @@ import numbers
 import operator
 from typing import Any
 
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator
 
-from ._convert import to_namespace
-from ._dispatch import Edge
-from ._namespace import backend_name, device_of, is_lazy
-from ._scaling import ldexp, scale_back, times_pow2
+from xplearn._convert import to_namespace
+from xplearn._dispatch import Edge
+from xplearn._namespace import backend_name, device_of, is_lazy
+from xplearn._scaling import ldexp, scale_back, times_pow2
+from xplearn._validation import check_fit_input, check_n_features, check_query
+from xplearn.metrics import check_metric, pairwise_scaled, prepare_pair
+
 from ._search import search, search_lazy
-from ._validation import (
-    check_fit_input,
-    check_n_features,
-    check_query,
-)
-from .metrics import check_metric, pairwise_scaled, prepare_pair
 
 
 def check_n_neighbors(n_neighbors: Any, n_samples_fit: int) -> int:
@@ -325,7 +319,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         """
         import numpy as np
 
-        from ._convert import to_numpy
+        from xplearn._convert import to_numpy
 
         r = self.radius if radius is None else radius
         if X is None:
@@ -400,7 +394,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         import numpy as np
         import scipy.sparse as sp
 
-        from ._convert import to_numpy
+        from xplearn._convert import to_numpy
 
         if mode not in ("connectivity", "distance"):
             msg = f'mode must be "connectivity" or "distance", got {mode!r}.'
@@ -430,7 +424,7 @@ def _exact_near_radius(X: Any, Y: Any, D: Any, inside: Any, r: float, e: int) ->
     ``D`` holds the expansion's Euclidean distances of ``X · 2**-e`` and
     ``Y · 2**-e`` (host arrays, in the compute dtype) and ``r`` the radius
     at that scale.  The expansion's squared distance is off by at most the
-    rounding bound of :func:`xplearn._search.rounding_bound` times
+    rounding bound of :func:`xplearn.neighbors._search.rounding_bound` times
     ``‖x‖² + ‖y‖²``, which grows with a common offset of the data, not with
     the distance: every pair within twice that of ``r²`` is measured again
     by differences in float64: ``inside`` (the membership) is corrected in
@@ -460,8 +454,6 @@ def _exact_near_radius(X: Any, Y: Any, D: Any, inside: Any, r: float, e: int) ->
 
 def _csr(dist: Any, ind: Any, n_cols: int, mode: str) -> Any:
     """CSR graph from (dist, ind): torch sparse for torch, else scipy."""
-    from ._namespace import backend_name
-
     n, k = ind.shape
     if backend_name(ind) == "torch":
         import warnings
@@ -484,7 +476,7 @@ def _csr(dist: Any, ind: Any, n_cols: int, mode: str) -> Any:
     import numpy as np
     import scipy.sparse as sp
 
-    from ._convert import to_numpy
+    from xplearn._convert import to_numpy
 
     d, i = to_numpy(dist), to_numpy(ind)
     data = d.reshape(-1).astype(np.float64) if mode == "distance" else np.ones(n * k)
@@ -520,337 +512,6 @@ class _SupervisedNeighbors(_NeighborsBase):
         self.weights = weights
 
 
-class NearestNeighbors(_NeighborsBase):
-    """Unsupervised nearest neighbours on any backend (scikit-learn's API).
-
-    Exact (brute-force) search in the framework and on the device of the fit
-    data; the fitted ``_fit_X`` stays there.
-
-    Parameters
-    ----------
-    n_neighbors : int, default=5
-        Neighbours for :meth:`kneighbors`.
-    radius : float, default=1.0
-        Range for :meth:`radius_neighbors`.
-    algorithm : {"auto", "brute"}, default="auto"
-        Both mean exact search; tree algorithms raise ``ValueError``.
-    leaf_size : int, default=30
-        Accepted for compatibility; unused.
-    metric : str, default="minkowski"
-        Any metric of :func:`xplearn.metrics.pairwise_distances`.
-    p : float, default=2
-        Minkowski power.
-    metric_params : dict, optional
-        May hold ``p``.
-    n_jobs : int, optional
-        Accepted for compatibility; threads follow the framework's settings.
-
-    Attributes
-    ----------
-    n_features_in_ : int
-    n_samples_fit_ : int
-    effective_metric_ : str
-    effective_metric_params_ : dict
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from xplearn.neighbors import NearestNeighbors
-    >>> nn = NearestNeighbors(n_neighbors=1).fit(np.array([[0.0], [1.0], [5.0]]))
-    >>> nn.kneighbors(np.array([[0.8]]), return_distance=False)
-    array([[1]])
-    """
-
-    def fit(self, X: Any, y: Any = None) -> NearestNeighbors:
-        """Store the training data (in its own framework and device).
-
-        Parameters
-        ----------
-        X : array of shape (n_samples, n_features)
-            Any supported framework.
-        y : ignored
-
-        Returns
-        -------
-        self : NearestNeighbors
-        """
-        self._fit_state(X)
-        return self
-
-
-class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: ignore[misc]
-    """k-nearest-neighbours vote on any backend (scikit-learn's API).
-
-    Parameters
-    ----------
-    n_neighbors : int, default=5
-        Neighbours that vote.
-    weights : {"uniform", "distance"} or callable, default="uniform"
-        Vote weights; a callable gets the distances (compute namespace).
-    algorithm : {"auto", "brute"}, default="auto"
-        Both mean exact search; tree algorithms raise ``ValueError``.
-    leaf_size : int, default=30
-        Unused, for compatibility.
-    p : float, default=2
-        Minkowski power.
-    metric : str, default="minkowski"
-        Any metric of :func:`xplearn.metrics.pairwise_distances`.
-    metric_params : dict, optional
-        May hold ``p``.
-    n_jobs : int, optional
-        Unused, for compatibility.
-
-    Attributes
-    ----------
-    classes_ : array or list of arrays
-        Sorted labels (per output).  Numeric labels stay in the framework and
-        device of ``y`` as given to ``fit`` (moved to X's); others are numpy.
-    outputs_2d_ : bool
-    n_features_in_ : int
-    n_samples_fit_ : int
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from xplearn.neighbors import KNeighborsClassifier
-    >>> X = np.array([[0.0], [1.0], [4.0], [5.0]])
-    >>> clf = KNeighborsClassifier(n_neighbors=3).fit(X, ["a", "a", "b", "b"])
-    >>> clf.predict(np.array([[0.5], [4.5]]))
-    array(['a', 'b'], dtype='<U1')
-    """
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.classifier_tags.multi_label = True
-        return tags
-
-    def fit(self, X: Any, y: Any) -> KNeighborsClassifier:
-        """Store the training data and encode the labels.
-
-        Parameters
-        ----------
-        X : array of shape (n_samples, n_features)
-            Any supported framework.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Labels of any type: numbers in any framework, strings, booleans.
-
-        Returns
-        -------
-        self : KNeighborsClassifier
-        """
-        from ._labels import check_targets, encode_labels
-
-        edge, Xc = self._fit_state(X)
-        _check_weights(self.weights)
-        y2, self.outputs_2d_ = check_targets(y, edge, Xc.shape[0], numeric=False)
-        classes, self._y = encode_labels(y2)
-        self.classes_ = classes if self.outputs_2d_ else classes[0]
-        return self
-
-    def _votes(self, X: Any) -> tuple[Edge, list[Any]]:
-        from ._labels import class_votes, neighbor_weights
-
-        edge, Xc = self._query(X)
-        k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_)
-        xp = edge.xp
-        dist, ind = self._search(Xc, k, xp, exclude_self=False)
-        w = neighbor_weights(dist, self.weights, xp)
-        classes = self.classes_ if self.outputs_2d_ else [self.classes_]
-        codes = to_namespace(self._y, xp, device=device_of(ind))
-        votes = [
-            class_votes(codes[:, j], ind, w, int(c.shape[0]), xp, dist.dtype)
-            for j, c in enumerate(classes)
-        ]
-        return edge, votes
-
-    def predict(self, X: Any) -> Any:
-        """Predict the class labels of ``X``.
-
-        Parameters
-        ----------
-        X : array of shape (n_queries, n_features)
-            Any supported framework.
-
-        Returns
-        -------
-        y : array of shape (n_queries,) or (n_queries, n_outputs)
-            Numeric labels in the query's framework and device; other labels
-            as numpy arrays.
-        """
-        import numpy as np
-
-        from ._labels import lookup
-
-        edge, votes = self._votes(X)
-        xp = edge.xp
-        classes = self.classes_ if self.outputs_2d_ else [self.classes_]
-        preds = [
-            lookup(c, xp.argmax(v, axis=1), xp)
-            for c, v in zip(classes, votes, strict=True)
-        ]
-        if not self.outputs_2d_:
-            return edge.to_caller(preds[0])
-        if any(
-            backend_name(p) == "numpy" and p.dtype.kind not in "biuf" for p in preds
-        ):
-            from ._convert import to_numpy
-
-            return np.stack([to_numpy(p) for p in preds], axis=1)
-        return edge.to_caller(xp.stack(preds, axis=1))
-
-    def predict_proba(self, X: Any) -> Any:
-        """Class probabilities (vote shares) of ``X``.
-
-        Parameters
-        ----------
-        X : array of shape (n_queries, n_features)
-            Any supported framework.
-
-        Returns
-        -------
-        p : array of shape (n_queries, n_classes), or a list per output
-            In the query's framework and device; columns follow ``classes_``.
-        """
-        edge, votes = self._votes(X)
-        xp = edge.xp
-        probas = []
-        for v in votes:
-            total = xp.sum(v, axis=1, keepdims=True)
-            probas.append(v / xp.where(total == 0, xp.ones_like(total), total))
-        return edge.to_caller(probas if self.outputs_2d_ else probas[0])
-
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Mean accuracy (subset accuracy for multi-output), as scikit-learn.
-
-        Parameters
-        ----------
-        X : array of shape (n_queries, n_features)
-            Any supported framework.
-        y : array-like of shape (n_queries,) or (n_queries, n_outputs)
-            True labels.
-        sample_weight : array-like of shape (n_queries,), optional
-            Weights of the queries.
-
-        Returns
-        -------
-        score : float
-        """
-        from sklearn.metrics import accuracy_score
-
-        return _host_score(accuracy_score, y, self.predict(X), sample_weight)
-
-
-class KNeighborsRegressor(RegressorMixin, _SupervisedNeighbors):  # type: ignore[misc]
-    """k-nearest-neighbours regression on any backend (scikit-learn's API).
-
-    Parameters
-    ----------
-    n_neighbors : int, default=5
-        Neighbours averaged.
-    weights : {"uniform", "distance"} or callable, default="uniform"
-        Averaging weights; a callable gets the distances (compute namespace).
-    algorithm : {"auto", "brute"}, default="auto"
-        Both mean exact search; tree algorithms raise ``ValueError``.
-    leaf_size : int, default=30
-        Unused, for compatibility.
-    p : float, default=2
-        Minkowski power.
-    metric : str, default="minkowski"
-        Any metric of :func:`xplearn.metrics.pairwise_distances`.
-    metric_params : dict, optional
-        May hold ``p``.
-    n_jobs : int, optional
-        Unused, for compatibility.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from xplearn.neighbors import KNeighborsRegressor
-    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
-    >>> KNeighborsRegressor(n_neighbors=2).fit(X, [0.0, 0.0, 1.0, 1.0]).predict(X[:1])
-    array([0.])
-    """
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
-
-    def fit(self, X: Any, y: Any) -> KNeighborsRegressor:
-        """Store the training data and targets.
-
-        Parameters
-        ----------
-        X : array of shape (n_samples, n_features)
-            Any supported framework.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Numeric targets; they follow ``X`` to its framework and device.
-
-        Returns
-        -------
-        self : KNeighborsRegressor
-        """
-        from ._labels import check_targets
-
-        edge, Xc = self._fit_state(X)
-        _check_weights(self.weights)
-        y2, self.outputs_2d_ = check_targets(y, edge, Xc.shape[0], numeric=True)
-        xp = Edge.of(y2)[0].xp
-        self._y = xp.astype(y2, Xc.dtype) if y2.dtype != Xc.dtype else y2
-        return self
-
-    def predict(self, X: Any) -> Any:
-        """Predict the (weighted) mean target of the neighbours.
-
-        Parameters
-        ----------
-        X : array of shape (n_queries, n_features)
-            Any supported framework.
-
-        Returns
-        -------
-        y : array of shape (n_queries,) or (n_queries, n_outputs)
-            In the query's framework and device.
-        """
-        from ._labels import neighbor_weights
-
-        edge, Xc = self._query(X)
-        k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_)
-        xp = edge.xp
-        dist, ind = self._search(Xc, k, xp, exclude_self=False)
-        Y = to_namespace(self._y, xp, device=device_of(ind))
-        n, n_out = ind.shape[0], Y.shape[1]
-        neigh = xp.reshape(xp.take(Y, xp.reshape(ind, (-1,)), axis=0), (n, k, n_out))
-        w = neighbor_weights(dist, self.weights, xp)
-        if w is None:
-            pred = xp.mean(neigh, axis=1)
-        else:
-            w = xp.astype(w, neigh.dtype)[:, :, None]
-            pred = xp.sum(neigh * w, axis=1) / xp.sum(w, axis=1)
-        return edge.to_caller(pred if self.outputs_2d_ else pred[:, 0])
-
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Coefficient of determination R² of the prediction, as scikit-learn.
-
-        Parameters
-        ----------
-        X : array of shape (n_queries, n_features)
-            Any supported framework.
-        y : array-like of shape (n_queries,) or (n_queries, n_outputs)
-            True targets.
-        sample_weight : array-like of shape (n_queries,), optional
-            Weights of the queries.
-
-        Returns
-        -------
-        score : float
-        """
-        from sklearn.metrics import r2_score
-
-        return _host_score(r2_score, y, self.predict(X), sample_weight)
-
-
 def _check_weights(weights: Any) -> None:
     """Raise ``ValueError`` for weights other than uniform/distance/callable."""
     if weights not in ("uniform", "distance", None) and not callable(weights):
@@ -860,7 +521,7 @@ def _check_weights(weights: Any) -> None:
 
 def _host_score(metric: Any, y: Any, pred: Any, sample_weight: Any) -> float:
     """Compute a scikit-learn metric on host copies (a score is one float anyway)."""
-    from ._convert import to_numpy
+    from xplearn._convert import to_numpy
 
     w = None if sample_weight is None else to_numpy(sample_weight)
     return float(metric(to_numpy(y), to_numpy(pred), sample_weight=w))

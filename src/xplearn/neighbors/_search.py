@@ -23,8 +23,8 @@ import threading
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from ._namespace import device_of, namespace_name
-from ._primitives import (
+from xplearn._namespace import device_of, namespace_name
+from xplearn._primitives import (
     group_candidates,
     merge_candidates,
     merge_topk,
@@ -35,10 +35,11 @@ from ._primitives import (
     topk_smallest,
     working_memory_bytes,
 )
-from ._scaling import scale_back, scale_exponent, times_pow2
+from xplearn._scaling import scale_back, scale_exponent, times_pow2
+from xplearn._validation import index_dtype
+from xplearn.metrics import EUCLIDEAN, distance_block, itemsize
+
 from ._screen import screen_applies, screened_search
-from ._validation import index_dtype
-from .metrics import EUCLIDEAN, distance_block, itemsize
 
 # Extra candidates kept per query for the exact re-ranking (Euclidean family).
 _REFINE_EXTRA = 8
@@ -258,7 +259,7 @@ def certified(
     of its computation: no non-candidate can come closer, or tie, even as
     computed.  The test runs in the widest float the device has.
     """
-    from ._validation import float_dtypes
+    from xplearn._validation import float_dtypes
 
     v = float(xp.finfo(kth.dtype).eps) / 2  # the input's unit roundoff
     wide = float_dtypes(xp, device_of(kth))[0]
@@ -435,7 +436,7 @@ def search_lazy(
     import array_api_compat.numpy as np_xp
     import numpy as np
 
-    from ._convert import to_numpy
+    from xplearn._convert import to_numpy
 
     Yn = to_numpy(Y)  # every query block needs all of Y; X stays distributed
     Xr = X.rechunk({1: -1})

@@ -20,7 +20,7 @@ columns (high and low part: ``u²‖y‖²``); the float32 accumulation adds at
 most ``1.01·K·v`` times the sum of the terms' magnitudes; and the output is
 rounded to bfloat16 (``u/(1−u)·|value|``).  Centring and the final
 distances are float32 roundings, covered by ``v`` terms.  See
-:func:`xplearn._search.certified`.
+:func:`xplearn.neighbors._search.certified`.
 
 numpy float32 input takes the same path through a zero-copy torch view when
 torch is installed.  ``config_context(screening="off")`` turns it off; the
@@ -34,8 +34,8 @@ import threading
 from types import ModuleType
 from typing import Any
 
-from ._config import get_config
-from ._namespace import device_of, namespace_name
+from xplearn._config import get_config
+from xplearn._namespace import device_of, namespace_name
 
 # Candidates kept per query beyond k: enough that the certificate holds for
 # all but a few queries on Gaussian data (PERF-NOTES: 34 at k = 10).
@@ -130,7 +130,8 @@ def screened_search(
     import array_api_compat.torch as torch_xp
     import torch
 
-    from ._convert import to_namespace
+    from xplearn._convert import to_namespace
+
     from ._search import certified, rerank
 
     def view(a: Any) -> Any:
@@ -211,7 +212,7 @@ def _database(Y: Any) -> tuple[Any, Any, float]:
 def _candidates(Xc: Any, YaT: Any, n_cand: int, cols: int, buf: Any) -> tuple[Any, Any]:
     """Screened candidates of centred queries: (largest value kept, columns).
 
-    The float32 search's own selection (:func:`xplearn._search.screen_candidates`)
+    The float32 search's own selection (:func:`xplearn.neighbors._search.screen_candidates`)
     on the bfloat16 product; every column left out has a screened value at
     least the one returned.
     """

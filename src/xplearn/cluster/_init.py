@@ -1,0 +1,149 @@
+"""k-means++ seeding: the public :func:`kmeans_plusplus` and its ``xp`` body.
+
+Random numbers are drawn on the host with numpy (a RandomState from
+``random_state``) and only indices move to the device, so one seed gives one
+initialisation on every backend.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from xplearn._convert import to_numpy
+from xplearn._dispatch import Edge
+from xplearn._namespace import device_of
+from xplearn._primitives import sq_row_norms
+from xplearn._scaling import scale_exponent, times_pow2
+from xplearn._validation import check_array
+
+from ._checks import _check_n_clusters, _check_norms, _check_sample_weight
+
+
+def _check_random_state(random_state: Any) -> Any:
+    from sklearn.utils import check_random_state
+
+    return check_random_state(random_state)
+
+
+def _host_floats(x: Any) -> Any:
+    """Copy to the host as float64, writable (numpy views of jax or TF data are not)."""
+    import numpy as np
+
+    return np.array(to_numpy(x), dtype=np.float64)
+
+
+def _kmeans_plusplus(
+    X: Any,
+    n_clusters: int,
+    x_squared_norms: Any,
+    sample_weight: Any,
+    random_state: Any,
+    n_local_trials: int | None,
+    xp: ModuleType,
+) -> tuple[Any, Any]:
+    """Greedy k-means++ (scikit-learn's); random draws on the host.
+
+    ``x_squared_norms`` may be None (computed here).  Data out of the safe
+    range is seeded at an exact power-of-two scale (:mod:`._scaling`), with
+    norms of the scaled rows; the centres are rows of ``X`` itself.
+    """
+    e = scale_exponent([X], xp)
+    if e:
+        Xs = times_pow2(X, -e, xp)
+        _, idx = _kmeans_plusplus(
+            Xs, n_clusters, None, sample_weight, random_state, n_local_trials, xp
+        )
+        return xp.take(X, idx, axis=0), idx
+    if x_squared_norms is None:
+        x_squared_norms = sq_row_norms(X, xp)
+    import numpy as np
+
+    n = X.shape[0]
+    dev = device_of(X)
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    w_host = _host_floats(sample_weight)
+    first = int(random_state.choice(n, p=w_host / w_host.sum()))
+    indices = [first]
+
+    def sqdist(rows: Any) -> Any:
+        C = xp.take(X, rows, axis=0)
+        D = sq_row_norms(C, xp)[:, None] - 2.0 * (C @ X.T) + x_squared_norms[None, :]
+        return xp.clip(D, min=0.0)
+
+    closest = sqdist(xp.asarray([first], device=dev))[0, :]
+    pot = float(xp.sum(closest * sample_weight))
+    for _ in range(1, n_clusters):
+        rand_vals = random_state.uniform(size=n_local_trials) * pot
+        # Cumulative sums on the host in float64 (scikit-learn's stable_cumsum).
+        cum = np.cumsum(_host_floats(closest) * w_host)
+        cand = np.minimum(np.searchsorted(cum, rand_vals), n - 1)
+        D = xp.minimum(closest[None, :], sqdist(xp.asarray(cand, device=dev)))
+        pots = _host_floats(D @ sample_weight)
+        best = int(np.argmin(pots))
+        pot = float(pots[best])
+        closest = D[best, :]
+        indices.append(int(cand[best]))
+    idx = xp.asarray(indices, device=dev)
+    return xp.take(X, idx, axis=0), idx
+
+
+def kmeans_plusplus(
+    X: Any,
+    n_clusters: int,
+    *,
+    sample_weight: Any = None,
+    x_squared_norms: Any = None,
+    random_state: Any = None,
+    n_local_trials: int | None = None,
+) -> tuple[Any, Any]:
+    """Pick initial centres by greedy k-means++ (scikit-learn's semantics).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Any supported framework.
+    n_clusters : int
+        Number of centres.
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weights.
+    x_squared_norms : array-like of shape (n_samples,), optional
+        Squared row norms of ``X``, if already computed.
+    random_state : int, RandomState or None
+        Seed; the draws are made on the host with numpy, so one seed gives
+        the same centres on every backend.
+    n_local_trials : int, optional
+        Candidates per step; default ``2 + log(n_clusters)``.
+
+    Returns
+    -------
+    centers : array of shape (n_clusters, n_features)
+        In ``X``'s framework, device and dtype.
+    indices : array of shape (n_clusters,)
+        Row indices of the centres in ``X``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xplearn.cluster import kmeans_plusplus
+    >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [9.0, 9.0], [9.1, 9.0]])
+    >>> centers, idx = kmeans_plusplus(X, 2, random_state=0)
+    >>> sorted((centers[:, 0] > 5).tolist())
+    [False, True]
+    """
+    edge, Xc = Edge.of(X)
+    xp = edge.xp
+    Xc = check_array(Xc, xp)
+    k = _check_n_clusters(n_clusters, Xc.shape[0])
+    w = _check_sample_weight(sample_weight, edge, Xc.shape[0], Xc.dtype)
+    norms = (
+        None
+        if x_squared_norms is None
+        else _check_norms(edge.follow(x_squared_norms, "x_squared_norms"), Xc, xp)
+    )
+    centers, idx = _kmeans_plusplus(
+        Xc, k, norms, w, _check_random_state(random_state), n_local_trials, xp
+    )
+    out: tuple[Any, Any] = edge.to_caller((centers, idx))
+    return out

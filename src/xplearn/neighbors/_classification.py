@@ -1,0 +1,181 @@
+"""Neighbours classification: :class:`KNeighborsClassifier`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.base import ClassifierMixin
+
+from xplearn._convert import to_namespace
+from xplearn._dispatch import Edge
+from xplearn._namespace import backend_name, device_of
+
+from ._base import (
+    _check_weights,
+    _host_score,
+    _SupervisedNeighbors,
+    check_n_neighbors,
+)
+
+
+class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: ignore[misc]
+    """k-nearest-neighbours vote on any backend (scikit-learn's API).
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+        Neighbours that vote.
+    weights : {"uniform", "distance"} or callable, default="uniform"
+        Vote weights; a callable gets the distances (compute namespace).
+    algorithm : {"auto", "brute"}, default="auto"
+        Both mean exact search; tree algorithms raise ``ValueError``.
+    leaf_size : int, default=30
+        Unused, for compatibility.
+    p : float, default=2
+        Minkowski power.
+    metric : str, default="minkowski"
+        Any metric of :func:`xplearn.metrics.pairwise_distances`.
+    metric_params : dict, optional
+        May hold ``p``.
+    n_jobs : int, optional
+        Unused, for compatibility.
+
+    Attributes
+    ----------
+    classes_ : array or list of arrays
+        Sorted labels (per output).  Numeric labels stay in the framework and
+        device of ``y`` as given to ``fit`` (moved to X's); others are numpy.
+    outputs_2d_ : bool
+    n_features_in_ : int
+    n_samples_fit_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xplearn.neighbors import KNeighborsClassifier
+    >>> X = np.array([[0.0], [1.0], [4.0], [5.0]])
+    >>> clf = KNeighborsClassifier(n_neighbors=3).fit(X, ["a", "a", "b", "b"])
+    >>> clf.predict(np.array([[0.5], [4.5]]))
+    array(['a', 'b'], dtype='<U1')
+    """
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def fit(self, X: Any, y: Any) -> KNeighborsClassifier:
+        """Store the training data and encode the labels.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Any supported framework.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Labels of any type: numbers in any framework, strings, booleans.
+
+        Returns
+        -------
+        self : KNeighborsClassifier
+        """
+        from xplearn._labels import check_targets, encode_labels
+
+        edge, Xc = self._fit_state(X)
+        _check_weights(self.weights)
+        y2, self.outputs_2d_ = check_targets(y, edge, Xc.shape[0], numeric=False)
+        classes, self._y = encode_labels(y2)
+        self.classes_ = classes if self.outputs_2d_ else classes[0]
+        return self
+
+    def _votes(self, X: Any) -> tuple[Edge, list[Any]]:
+        from xplearn._labels import class_votes, neighbor_weights
+
+        edge, Xc = self._query(X)
+        k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_)
+        xp = edge.xp
+        dist, ind = self._search(Xc, k, xp, exclude_self=False)
+        w = neighbor_weights(dist, self.weights, xp)
+        classes = self.classes_ if self.outputs_2d_ else [self.classes_]
+        codes = to_namespace(self._y, xp, device=device_of(ind))
+        votes = [
+            class_votes(codes[:, j], ind, w, int(c.shape[0]), xp, dist.dtype)
+            for j, c in enumerate(classes)
+        ]
+        return edge, votes
+
+    def predict(self, X: Any) -> Any:
+        """Predict the class labels of ``X``.
+
+        Parameters
+        ----------
+        X : array of shape (n_queries, n_features)
+            Any supported framework.
+
+        Returns
+        -------
+        y : array of shape (n_queries,) or (n_queries, n_outputs)
+            Numeric labels in the query's framework and device; other labels
+            as numpy arrays.
+        """
+        import numpy as np
+
+        from xplearn._labels import lookup
+
+        edge, votes = self._votes(X)
+        xp = edge.xp
+        classes = self.classes_ if self.outputs_2d_ else [self.classes_]
+        preds = [
+            lookup(c, xp.argmax(v, axis=1), xp)
+            for c, v in zip(classes, votes, strict=True)
+        ]
+        if not self.outputs_2d_:
+            return edge.to_caller(preds[0])
+        if any(
+            backend_name(p) == "numpy" and p.dtype.kind not in "biuf" for p in preds
+        ):
+            from xplearn._convert import to_numpy
+
+            return np.stack([to_numpy(p) for p in preds], axis=1)
+        return edge.to_caller(xp.stack(preds, axis=1))
+
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities (vote shares) of ``X``.
+
+        Parameters
+        ----------
+        X : array of shape (n_queries, n_features)
+            Any supported framework.
+
+        Returns
+        -------
+        p : array of shape (n_queries, n_classes), or a list per output
+            In the query's framework and device; columns follow ``classes_``.
+        """
+        edge, votes = self._votes(X)
+        xp = edge.xp
+        probas = []
+        for v in votes:
+            total = xp.sum(v, axis=1, keepdims=True)
+            probas.append(v / xp.where(total == 0, xp.ones_like(total), total))
+        return edge.to_caller(probas if self.outputs_2d_ else probas[0])
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy (subset accuracy for multi-output), as scikit-learn.
+
+        Parameters
+        ----------
+        X : array of shape (n_queries, n_features)
+            Any supported framework.
+        y : array-like of shape (n_queries,) or (n_queries, n_outputs)
+            True labels.
+        sample_weight : array-like of shape (n_queries,), optional
+            Weights of the queries.
+
+        Returns
+        -------
+        score : float
+        """
+        from sklearn.metrics import accuracy_score
+
+        return _host_score(accuracy_score, y, self.predict(X), sample_weight)

@@ -1,0 +1,128 @@
+"""Neighbours regression: :class:`KNeighborsRegressor`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.base import RegressorMixin
+
+from xplearn._convert import to_namespace
+from xplearn._dispatch import Edge
+from xplearn._namespace import device_of
+
+from ._base import (
+    _check_weights,
+    _host_score,
+    _SupervisedNeighbors,
+    check_n_neighbors,
+)
+
+
+class KNeighborsRegressor(RegressorMixin, _SupervisedNeighbors):  # type: ignore[misc]
+    """k-nearest-neighbours regression on any backend (scikit-learn's API).
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+        Neighbours averaged.
+    weights : {"uniform", "distance"} or callable, default="uniform"
+        Averaging weights; a callable gets the distances (compute namespace).
+    algorithm : {"auto", "brute"}, default="auto"
+        Both mean exact search; tree algorithms raise ``ValueError``.
+    leaf_size : int, default=30
+        Unused, for compatibility.
+    p : float, default=2
+        Minkowski power.
+    metric : str, default="minkowski"
+        Any metric of :func:`xplearn.metrics.pairwise_distances`.
+    metric_params : dict, optional
+        May hold ``p``.
+    n_jobs : int, optional
+        Unused, for compatibility.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xplearn.neighbors import KNeighborsRegressor
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> KNeighborsRegressor(n_neighbors=2).fit(X, [0.0, 0.0, 1.0, 1.0]).predict(X[:1])
+    array([0.])
+    """
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def fit(self, X: Any, y: Any) -> KNeighborsRegressor:
+        """Store the training data and targets.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Any supported framework.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Numeric targets; they follow ``X`` to its framework and device.
+
+        Returns
+        -------
+        self : KNeighborsRegressor
+        """
+        from xplearn._labels import check_targets
+
+        edge, Xc = self._fit_state(X)
+        _check_weights(self.weights)
+        y2, self.outputs_2d_ = check_targets(y, edge, Xc.shape[0], numeric=True)
+        xp = Edge.of(y2)[0].xp
+        self._y = xp.astype(y2, Xc.dtype) if y2.dtype != Xc.dtype else y2
+        return self
+
+    def predict(self, X: Any) -> Any:
+        """Predict the (weighted) mean target of the neighbours.
+
+        Parameters
+        ----------
+        X : array of shape (n_queries, n_features)
+            Any supported framework.
+
+        Returns
+        -------
+        y : array of shape (n_queries,) or (n_queries, n_outputs)
+            In the query's framework and device.
+        """
+        from xplearn._labels import neighbor_weights
+
+        edge, Xc = self._query(X)
+        k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_)
+        xp = edge.xp
+        dist, ind = self._search(Xc, k, xp, exclude_self=False)
+        Y = to_namespace(self._y, xp, device=device_of(ind))
+        n, n_out = ind.shape[0], Y.shape[1]
+        neigh = xp.reshape(xp.take(Y, xp.reshape(ind, (-1,)), axis=0), (n, k, n_out))
+        w = neighbor_weights(dist, self.weights, xp)
+        if w is None:
+            pred = xp.mean(neigh, axis=1)
+        else:
+            w = xp.astype(w, neigh.dtype)[:, :, None]
+            pred = xp.sum(neigh * w, axis=1) / xp.sum(w, axis=1)
+        return edge.to_caller(pred if self.outputs_2d_ else pred[:, 0])
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Coefficient of determination R² of the prediction, as scikit-learn.
+
+        Parameters
+        ----------
+        X : array of shape (n_queries, n_features)
+            Any supported framework.
+        y : array-like of shape (n_queries,) or (n_queries, n_outputs)
+            True targets.
+        sample_weight : array-like of shape (n_queries,), optional
+            Weights of the queries.
+
+        Returns
+        -------
+        score : float
+        """
+        from sklearn.metrics import r2_score
+
+        return _host_score(r2_score, y, self.predict(X), sample_weight)

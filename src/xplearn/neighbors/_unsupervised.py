@@ -1,0 +1,67 @@
+"""Unsupervised nearest neighbours: :class:`NearestNeighbors`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._base import (
+    _NeighborsBase,
+)
+
+
+class NearestNeighbors(_NeighborsBase):
+    """Unsupervised nearest neighbours on any backend (scikit-learn's API).
+
+    Exact (brute-force) search in the framework and on the device of the fit
+    data; the fitted ``_fit_X`` stays there.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+        Neighbours for :meth:`kneighbors`.
+    radius : float, default=1.0
+        Range for :meth:`radius_neighbors`.
+    algorithm : {"auto", "brute"}, default="auto"
+        Both mean exact search; tree algorithms raise ``ValueError``.
+    leaf_size : int, default=30
+        Accepted for compatibility; unused.
+    metric : str, default="minkowski"
+        Any metric of :func:`xplearn.metrics.pairwise_distances`.
+    p : float, default=2
+        Minkowski power.
+    metric_params : dict, optional
+        May hold ``p``.
+    n_jobs : int, optional
+        Accepted for compatibility; threads follow the framework's settings.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+    n_samples_fit_ : int
+    effective_metric_ : str
+    effective_metric_params_ : dict
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xplearn.neighbors import NearestNeighbors
+    >>> nn = NearestNeighbors(n_neighbors=1).fit(np.array([[0.0], [1.0], [5.0]]))
+    >>> nn.kneighbors(np.array([[0.8]]), return_distance=False)
+    array([[1]])
+    """
+
+    def fit(self, X: Any, y: Any = None) -> NearestNeighbors:
+        """Store the training data (in its own framework and device).
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Any supported framework.
+        y : ignored
+
+        Returns
+        -------
+        self : NearestNeighbors
+        """
+        self._fit_state(X)
+        return self
