@@ -9,7 +9,8 @@ standard body.
   ascending, ties broken by the lower column index on every backend;
 * :func:`sq_row_norms`: squared Euclidean norm of each row;
 * :func:`working_memory_bytes` and :func:`tile_sizes`: how large an n×m block
-  may be under the configured budget.
+  may be under the configured budget; :func:`is_accelerator`: whether tiles
+  are sized by device memory rather than by the CPU's cache.
 """
 
 from __future__ import annotations
@@ -25,6 +26,23 @@ from ._validation import index_dtype
 _HOST_DEFAULT_MIB = 1024
 # On a GPU the default budget is this fraction of the free device memory.
 _GPU_FRACTION = 0.25
+
+
+def is_accelerator(xp: ModuleType, device: Any) -> bool:
+    """Whether ``device`` is an accelerator (GPU): tiles from memory, not cache.
+
+    torch on any device but the CPU (CUDA, ROCm, MPS, XPU), cupy, and jax on
+    a GPU or TPU.  On an accelerator a search is bound by kernel launches and
+    host synchronisations, not by cache misses: few large tiles win there.
+    """
+    name = namespace_name(xp)
+    if name == "torch":
+        return getattr(device, "type", "cpu") != "cpu"
+    if name == "cupy":
+        return True
+    if name == "jax":
+        return getattr(device, "platform", "cpu") != "cpu"
+    return False
 
 
 def working_memory_bytes(xp: ModuleType, device: Any) -> int:

@@ -65,8 +65,8 @@ class _EuclideanPairs:
     """
 
     def __init__(self, Y: Any, xp: ModuleType) -> None:
-        from .neighbors._search import rounding_bound
         from ._validation import float_dtypes
+        from .neighbors._search import rounding_bound
 
         self.xp, self.Y = xp, Y
         self.wide = float_dtypes(xp, _device(Y))[0]

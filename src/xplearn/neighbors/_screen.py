@@ -212,8 +212,9 @@ def _database(Y: Any) -> tuple[Any, Any, float]:
 def _candidates(Xc: Any, YaT: Any, n_cand: int, cols: int, buf: Any) -> tuple[Any, Any]:
     """Screened candidates of centred queries: (largest value kept, columns).
 
-    The float32 search's own selection (:func:`xplearn.neighbors._search.screen_candidates`)
-    on the bfloat16 product; every column left out has a screened value at
+    The float32 search's own selection
+    (:func:`xplearn.neighbors._search.screen_candidates`) on the bfloat16
+    product; every column left out has a screened value at
     least the one returned.
     """
     import array_api_compat.torch as xp

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from xplearn._namespace import device_of, namespace_name
 from xplearn._primitives import (
     group_candidates,
+    is_accelerator,
     merge_candidates,
     merge_topk,
     sq_row_norms,
@@ -43,29 +44,57 @@ from ._screen import screen_applies, screened_search
 
 # Extra candidates kept per query for the exact re-ranking (Euclidean family).
 _REFINE_EXTRA = 8
+# Gathered candidate elements per re-ranking chunk on a CPU (1 MiB of float32:
+# the L2 cache of one core).
+_RERANK_ELEMENTS = 2**18
 # Euclidean tiles: columns per tile (a multiple of the group size) and
 # elements per tile (64 MiB of float32), tuned on a 2-core Zen 5 with
 # benchmarks/run.py: wide tiles amortise the selection's per-call cost.
 _GROUP = 256
 _TILE_COLS = 131_072
 _TILE_ELEMENTS = 2**24
+# Accelerator tiles, as FAISS GPU sizes them (``chooseTileSize``): about
+# 1 GiB, up to 262 144 database rows wide, so a search is a handful of GEMMs
+# and selections, not thousands of small kernel launches.
+_DEVICE_TILE_BYTES = 2**30
+_DEVICE_TILE_COLS = 262_144
 
 
 def _exact_sq(Xq: Any, Y: Any, idx: Any, xp: ModuleType) -> Any:
-    """Exact squared distances from each query to its candidate rows of ``Y``."""
+    """Exact squared distances from each query to its candidate rows of ``Y``.
+
+    By differences, ``Σ (y − x)²``.  On a CPU a chunk of queries at a time,
+    so the gathered candidates stay in cache through the subtraction, the
+    squares and the sum (one pass over all of them cost four trips to memory:
+    19 of the 48 ms of a 1 000 × 2 000 × 512 search); on an accelerator in
+    one go.
+    """
     n, c = idx.shape
-    cand = xp.reshape(xp.take(Y, xp.reshape(idx, (-1,)), axis=0), (n, c, Y.shape[1]))
-    diff = cand - Xq[:, None, :]
-    return xp.sum(diff * diff, axis=2)
+    d = Y.shape[1]
+    step = n
+    if not is_accelerator(xp, device_of(Xq)):
+        step = max(1, _RERANK_ELEMENTS // max(1, c * d))
+    parts = []
+    for i in range(0, n, step):
+        j = min(i + step, n)
+        flat = xp.reshape(idx[i:j, :], (-1,))
+        cand = xp.reshape(xp.take(Y, flat, axis=0), (j - i, c, d))
+        diff = cand - Xq[i:j, None, :]
+        parts.append(xp.sum(diff * diff, axis=2))
+    return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
 
 
 def rerank(Xq: Any, Y: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
-    """Exact squared distances of the candidates, the ``k`` best, ties by index."""
-    order = xp.argsort(idx, axis=1)
-    idx = take_rows(idx, order, xp)
+    """Exact squared distances of the candidates, the ``k`` best, ties by index.
+
+    ``idx`` holds distinct candidate columns per row.  A stable sort of a few
+    candidates, in index order, breaks ties by the lower index with no
+    data-dependent branch (no host synchronisation on an accelerator).
+    """
+    idx = take_rows(idx, xp.argsort(idx, axis=1), xp)
     exact = _exact_sq(Xq, Y, idx, xp)
-    vals, pos = topk_smallest(exact, k, xp)
-    return vals, take_rows(idx, pos, xp)
+    pos = xp.argsort(exact, axis=1, stable=True)[:, :k]
+    return take_rows(exact, pos, xp), take_rows(idx, pos, xp)
 
 
 def rounding_bound(xp: ModuleType, dtype: Any, n_features: int) -> float:
@@ -84,18 +113,30 @@ def rounding_bound(xp: ModuleType, dtype: Any, n_features: int) -> float:
 
 
 def _euclidean_tiles(
-    n: int, m: int, n_cand: int, n_features: int, size: int, budget: int
+    n: int,
+    m: int,
+    n_cand: int,
+    n_features: int,
+    size: int,
+    budget: int,
+    accelerator: bool,
 ) -> tuple[int, int]:
     """Rows and columns of the query × database tiles of the Euclidean search.
 
-    About ``_TILE_ELEMENTS`` per tile, as wide as ``_TILE_COLS``; never above
-    the working-memory budget, which also pays for the re-ranking gather.
+    On a CPU about ``_TILE_ELEMENTS`` per tile (cache-sized), as wide as
+    ``_TILE_COLS``; on an accelerator about ``_DEVICE_TILE_BYTES``, as wide
+    as ``_DEVICE_TILE_COLS``.  Never above the working-memory budget, which
+    also pays for the re-ranking gather.
     """
-    cols = min(m, _TILE_COLS)
+    if accelerator:
+        cols = min(m, _DEVICE_TILE_COLS)
+        elements = max(1, min(budget, _DEVICE_TILE_BYTES) // size)
+    else:
+        cols, elements = min(m, _TILE_COLS), _TILE_ELEMENTS
     if cols >= _GROUP:
         cols -= cols % _GROUP
     per_row = cols * size + n_cand * (n_features + 2) * size + 64
-    rows = min(n, max(1, _TILE_ELEMENTS // cols), max(1, budget // per_row))
+    rows = min(n, max(1, elements // cols), max(1, budget // per_row))
     return max(1, rows), cols
 
 
@@ -297,7 +338,8 @@ def _redo_uncertified(
     """Redo exactly the rows without a certificate (see :func:`certified`).
 
     Exact duplicates and ties at the k-th neighbour land here, and come back
-    with the lower index first.
+    with the lower index first.  One host synchronisation per search (the
+    test whether any row needs it), after every tile has run.
     """
     vals, idx = found
     if bool(xp.all(ok)):
@@ -308,13 +350,22 @@ def _redo_uncertified(
 
 
 def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
-    """Exact k nearest, squared Euclidean: expansion filter + exact re-rank."""
+    """Exact k nearest, squared Euclidean: expansion filter + exact re-rank.
+
+    Each row tile: one GEMM and one candidate selection per column tile, the
+    exact re-ranking of the candidates and their certificates, with no host
+    synchronisation; the rows without a certificate are redone after all
+    tiles.  Tiles are cache-sized on a CPU and memory-sized on an
+    accelerator (:func:`_euclidean_tiles`).
+    """
     n, m, d = X.shape[0], Y.shape[0], X.shape[1]
     dev = device_of(X)
     n_cand = min(m, k + _REFINE_EXTRA)
     budget = working_memory_bytes(xp, dev)
     workers = host_workers(xp, n)
-    rows, cols = _euclidean_tiles(n, m, n_cand, d, itemsize(X, xp), budget // workers)
+    rows, cols = _euclidean_tiles(
+        n, m, n_cand, d, itemsize(X, xp), budget // workers, is_accelerator(xp, dev)
+    )
     bounds = column_bounds(m, cols)
     # The screen runs on data centred on the database mean: its rounding
     # grows with the norms, which a common offset (coordinates, 1e4 + noise)
@@ -334,7 +385,7 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     native = namespace_name(xp) in {"numpy", "torch"}
     local = threading.local()
 
-    def tile(i: int) -> tuple[Any, Any]:
+    def tile(i: int) -> tuple[Any, ...]:
         Xq = X[i : min(i + rows, n), :]
         r = Xq.shape[0]
         buf = getattr(local, "buf", None)
@@ -345,24 +396,25 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
         Xa = xp.concat([-2.0 * Xc, ones], axis=1)
         best = screen_candidates(Xa, Ya, n_cand, bounds, buf, xp)
         vals, idx = rerank(Xq, Y, best[1], k, xp)
-        if m > n_cand:
-            ok = certified(
-                vals[:, -1],
-                xp.max(best[0], axis=1),
-                sq_row_norms(Xc, xp),
-                yy_max,
-                d,
-                ScreenError(x2=slack, yy=slack),
-                xp,
-            )
-            vals, idx = _redo_uncertified(
-                Xq, Y, k, xp, (vals, idx), ok, budget // workers
-            )
-        return vals, idx
+        if m <= n_cand:
+            return vals, idx
+        ok = certified(
+            vals[:, -1],
+            xp.max(best[0], axis=1),
+            sq_row_norms(Xc, xp),
+            yy_max,
+            d,
+            ScreenError(x2=slack, yy=slack),
+            xp,
+        )
+        return vals, idx, ok
 
     # numpy's selection (min, argpartition) is single-threaded: query tiles
     # run on a pool, each with a one-thread BLAS, as scikit-learn does.
-    return _map_tiles(tile, range(0, n, rows), xp, n)
+    found = _map_tiles(tile, range(0, n, rows), xp, n)
+    if m <= n_cand:
+        return found[0], found[1]
+    return _redo_uncertified(X, Y, k, xp, found[:2], found[2], budget)
 
 
 def host_workers(xp: ModuleType, n: int) -> int:
@@ -519,7 +571,12 @@ def nearest_center_scaled(X: Any, C: Any, xp: ModuleType) -> tuple[Any, Any, int
 
 
 def _nearest_center_in_range(X: Any, C: Any, xp: ModuleType) -> tuple[Any, Any]:
-    """:func:`nearest_center` for data whose squares stay in range."""
+    """:func:`nearest_center` for data whose squares stay in range.
+
+    The tiles only label and flag; the flagged rows are redone, and the
+    distances taken, once after the tiles (no host synchronisation inside the
+    tile loop).
+    """
     n, d = X.shape
     k = C.shape[0]
     dev = device_of(X)
@@ -529,33 +586,43 @@ def _nearest_center_in_range(X: Any, C: Any, xp: ModuleType) -> tuple[Any, Any]:
     cc_max = xp.max(CC)
     ix = index_dtype(xp, dev)
     cols = xp.arange(k, dtype=ix, device=dev)
-    # Tiles of ~2**18 distances stay in cache between the GEMM and the argmin.
-    rows = max(1, min(n, 2**18 // max(k, 1)))
+    budget = working_memory_bytes(xp, dev)
+    if is_accelerator(xp, dev):
+        # Three n×k temporaries per tile (distances, mask, masked copy).
+        rows = max(1, min(n, budget // (3 * k * itemsize(X, xp))))
+    else:
+        # Tiles of ~2**18 distances stay in cache between the GEMM and the argmin.
+        rows = max(1, min(n, 2**18 // max(k, 1)))
 
-    def tile(i: int) -> tuple[Any, Any]:
+    def tile(i: int) -> tuple[Any, Any, Any]:
         j = min(i + rows, n)
         D = Xa[i:j, :] @ Ca
         labels = xp.astype(xp.argmin(D, axis=1), ix)
-        if k > 1:
-            best = take_rows(D, labels[:, None], xp)[:, 0]
-            # An array, not the scalar xp.inf: scalars in where() are only
-            # standard from 2024.12.
-            taken = cols[None, :] == labels[:, None]
-            runner = xp.min(xp.where(taken, xp.full_like(D, xp.inf), D), axis=1)
-            unsafe = runner - best <= slack * (XX[i:j] + cc_max)
-            if bool(xp.any(unsafe)):
-                budget = working_memory_bytes(xp, dev)
-                redo = xp.nonzero(unsafe)[0]  # a boolean mask must index alone
-                _, fi = _exact_rows(xp.take(X[i:j, :], redo, axis=0), C, 1, xp, budget)
-                labels = _replace_rows(labels[:, None], unsafe, fi, xp)[:, 0]
         diff = X[i:j, :] - xp.take(C, labels, axis=0)
-        return labels, xp.sum(diff * diff, axis=1)
+        dist = xp.sum(diff * diff, axis=1)
+        if k == 1:
+            return labels, dist, xp.zeros(labels.shape, dtype=xp.bool, device=dev)
+        best = take_rows(D, labels[:, None], xp)[:, 0]
+        # An array, not the scalar xp.inf: scalars in where() are only
+        # standard from 2024.12.
+        taken = cols[None, :] == labels[:, None]
+        runner = xp.min(xp.where(taken, xp.full_like(D, xp.inf), D), axis=1)
+        return labels, dist, runner - best <= slack * (XX[i:j] + cc_max)
 
-    return _map_tiles(tile, range(0, n, rows), xp, n)
+    labels, dist, unsafe = _map_tiles(tile, range(0, n, rows), xp, n)
+    if bool(xp.any(unsafe)):
+        redo = xp.nonzero(unsafe)[0]  # a boolean mask must index alone
+        Xr = xp.take(X, redo, axis=0)
+        _, fi = _exact_rows(Xr, C, 1, xp, budget)
+        diff = Xr - xp.take(C, fi[:, 0], axis=0)
+        fv = xp.sum(diff * diff, axis=1)
+        labels = _replace_rows(labels[:, None], unsafe, fi, xp)[:, 0]
+        dist = _replace_rows(dist[:, None], unsafe, fv[:, None], xp)[:, 0]
+    return labels, dist
 
 
-def _map_tiles(fn: Any, starts: range, xp: ModuleType, n: int) -> tuple[Any, Any]:
-    """Run ``fn`` (one row tile → a pair of arrays) on every tile, concatenated.
+def _map_tiles(fn: Any, starts: range, xp: ModuleType, n: int) -> tuple[Any, ...]:
+    """Run ``fn`` (one row tile → a tuple of arrays) on every tile, concatenated.
 
     numpy's reductions are single-threaded, so for numpy the tiles run on a
     thread pool with a one-thread BLAS each (see :func:`host_workers`).
@@ -567,12 +634,9 @@ def _map_tiles(fn: Any, starts: range, xp: ModuleType, n: int) -> tuple[Any, Any
     else:
         results = [fn(i) for i in starts]
     if len(results) == 1:
-        first: tuple[Any, Any] = results[0]
+        first: tuple[Any, ...] = results[0]
         return first
-    return (
-        xp.concat([a for a, _ in results], axis=0),
-        xp.concat([b for _, b in results], axis=0),
-    )
+    return tuple(xp.concat(list(parts), axis=0) for parts in zip(*results, strict=True))
 
 
 def on_host_threads(fn: Any, n: int, workers: int) -> list[Any]:

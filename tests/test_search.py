@@ -1,0 +1,109 @@
+"""The search kernels on an accelerator: how many operations, not how fast.
+
+A GPU search is bound by kernel launches and host synchronisations.  These
+tests count the torch operations a search dispatches (``TorchDispatchMode``
+works on the CPU) with the accelerator's tile plan switched on, so they run
+without a GPU: the count may grow with the number of tiles by a small
+constant, never with the rows inside a tile, and the host synchronisations
+(``aten::_local_scalar_dense``: ``bool(t)``, ``float(t)``) do not grow at all.
+"""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+import xplearn
+import xplearn.neighbors._search as search
+from xplearn.neighbors import kneighbors
+
+# Per (row tile × column tile): the GEMM, the group selection and the merge.
+PER_TILE = 32
+# Per row tile: the centred queries, the re-ranking and the certificates.
+PER_ROW_TILE = 48
+
+
+def _count_ops(torch, X, Y, k):
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    counts: Counter[str] = Counter()
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            counts[str(func.overloadpacket.__name__)] += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        dist, ind = kneighbors(X, Y, n_neighbors=k, return_distance=True)
+    return counts, (dist, ind)
+
+
+@pytest.fixture
+def pretend_accelerator(monkeypatch):
+    """The accelerator tile plan on the CPU, with tiles scaled down 256×.
+
+    1 GiB tiles of a 1M-row search would take seconds on a CPU; 4 MiB tiles
+    16 384 rows wide give the same structure (several row and column tiles)
+    on a few MB of data.
+    """
+    monkeypatch.setattr(search, "is_accelerator", lambda xp, device: True)
+    monkeypatch.setattr(search, "_DEVICE_TILE_BYTES", 2**22)
+    monkeypatch.setattr(search, "_DEVICE_TILE_COLS", 16_384)
+
+
+def test_operations_grow_with_tiles_not_rows(torch, pretend_accelerator):
+    gen = torch.Generator().manual_seed(0)
+    n, d, k = 256, 8, 10
+    X = torch.randn(n, d, generator=gen)
+    tiles, ops, syncs = [], [], []
+    with xplearn.config_context(screening="off", working_memory=1024):
+        for m in (2**15, 2**17):
+            Y = torch.randn(m, d, generator=gen)
+            counts, (dist, ind) = _count_ops(torch, X, Y, k)
+            rows, cols = search._euclidean_tiles(n, m, k + 8, d, 4, 2**30, True)
+            n_row, n_col = -(-n // rows), len(search.column_bounds(m, cols))
+            tiles.append((n_row, n_col))
+            ops.append(sum(counts.values()))
+            syncs.append(counts["_local_scalar_dense"])
+            # Exact as ever: the same answer as float64 differences.
+            ref = cdist(X.double().numpy(), Y.double().numpy(), "sqeuclidean")
+            want = np.argsort(ref, axis=1, kind="stable")[:, :k]
+            np.testing.assert_array_equal(ind.numpy(), want)
+            exact = np.sqrt(np.take_along_axis(ref, want, axis=1))
+            np.testing.assert_allclose(dist.numpy(), exact, rtol=2**-23)
+    (r1, c1), (r2, c2) = tiles
+    assert r1 == r2 == 4, tiles
+    assert (c1, c2) == (2, 8), tiles
+    # Every tile costs a bounded number of operations ...
+    assert ops[0] <= 64 + r1 * (PER_ROW_TILE + PER_TILE * c1), ops
+    # ... and four times the rows cost only the extra tiles' operations.
+    assert ops[1] - ops[0] <= PER_TILE * (r2 * c2 - r1 * c1), ops
+    # Host synchronisations: a fixed few per search, none per tile.
+    assert syncs[0] == syncs[1] <= 8, syncs
+
+
+def test_device_tiles_are_large():
+    """The issue's GPU shapes take a handful of ~1 GiB tiles, not hundreds."""
+    budget = 20 * 2**30  # a quarter of an H100's free memory
+    for m, d in ((1_000_000, 128), (1_000_000, 64), (200_000, 512)):
+        rows, cols = search._euclidean_tiles(10_000, m, 18, d, 4, budget, True)
+        n_tiles = -(-10_000 // rows) * len(search.column_bounds(m, cols))
+        assert n_tiles <= 64, (m, d, rows, cols)
+        assert rows * cols * 4 <= search._DEVICE_TILE_BYTES
+    # The CPU keeps its cache-sized tiles.
+    rows, cols = search._euclidean_tiles(10_000, 100_000, 18, 64, 4, 2**30, False)
+    assert rows * cols <= search._TILE_ELEMENTS
+
+
+def test_rerank_chunks_agree(torch):
+    """The CPU's chunked re-ranking equals one pass over all candidates."""
+    import array_api_compat.torch as xp
+
+    gen = torch.Generator().manual_seed(1)
+    Y = torch.randn(500, 64, generator=gen) + 1e4
+    X = torch.randn(300, 64, generator=gen) + 1e4
+    idx = torch.stack([torch.randperm(500, generator=gen)[:18] for _ in range(300)])
+    whole = ((Y[idx] - X[:, None, :]) ** 2).sum(dim=2)
+    chunked = search._exact_sq(X, Y, idx, xp)
+    assert torch.equal(whole, chunked)
