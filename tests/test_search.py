@@ -71,7 +71,8 @@ def test_operations_grow_with_tiles_not_rows(torch, pretend_accelerator):
             want = np.argsort(ref, axis=1, kind="stable")[:, :k]
             np.testing.assert_array_equal(ind.numpy(), want)
             exact = np.sqrt(np.take_along_axis(ref, want, axis=1))
-            np.testing.assert_allclose(dist.numpy(), exact, rtol=2**-23)
+            # float32 sums of d squares: (d + 2) roundings at most.
+            np.testing.assert_allclose(dist.numpy(), exact, rtol=(d + 2) * 2**-24)
     (r1, c1), (r2, c2) = tiles
     assert r1 == r2 == 4, tiles
     assert (c1, c2) == (2, 8), tiles
