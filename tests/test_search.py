@@ -108,3 +108,39 @@ def test_rerank_chunks_agree(torch):
     whole = ((Y[idx] - X[:, None, :]) ** 2).sum(dim=2)
     chunked = search._exact_sq(X, Y, idx, xp)
     assert torch.equal(whole, chunked)
+
+
+def _hard_data(kind, rng):
+    """Float32 database and queries that defeat a careless expansion."""
+    if kind == "offset":  # a common offset of 1e4: norms far above distances
+        pts = rng.standard_normal((2200, 16)) + 1e4
+    elif kind == "near_duplicates":  # clusters of points 1e-4 apart
+        base = np.repeat(rng.standard_normal((220, 8)), 10, axis=0)
+        pts = base + 1e-4 * rng.standard_normal(base.shape)
+    elif kind == "grid":  # integers: exact ties everywhere
+        pts = rng.integers(0, 4, size=(2200, 3)).astype(float)
+    else:  # "norms": row norms spread over 1e-3 … 1e3
+        pts = rng.standard_normal((2200, 12)) * 10.0 ** rng.uniform(-3, 3, (2200, 1))
+    pts = pts.astype(np.float32)
+    return pts[200:], pts[:200]
+
+
+@pytest.mark.parametrize("kind", ["offset", "near_duplicates", "grid", "norms"])
+def test_accelerator_tiles_are_exact(backend, monkeypatch, kind):
+    """The accelerator's tile plan (here several row and column tiles) gives
+    the float64 answer on every backend: indices, ties to the lower index."""
+    from backends import assert_in_backend
+
+    monkeypatch.setattr(search, "is_accelerator", lambda xp, device: True)
+    monkeypatch.setattr(search, "_DEVICE_TILE_BYTES", 2**16)
+    monkeypatch.setattr(search, "_DEVICE_TILE_COLS", 512)
+    Y, X = _hard_data(kind, np.random.default_rng(3))
+    with xplearn.config_context(screening="off"):
+        dist, ind = kneighbors(backend.asarray(X), backend.asarray(Y), n_neighbors=7)
+    assert_in_backend(ind, backend, "int64")
+    assert_in_backend(dist, backend, "float32")
+    ref = cdist(X.astype(np.float64), Y.astype(np.float64), "sqeuclidean")
+    want = np.argsort(ref, axis=1, kind="stable")[:, :7]
+    np.testing.assert_array_equal(xplearn.to_numpy(ind), want)
+    exact = np.sqrt(np.take_along_axis(ref, want, axis=1))
+    np.testing.assert_allclose(xplearn.to_numpy(dist), exact, rtol=1e-6, atol=1e-30)

@@ -31,9 +31,14 @@ _LINEAR = frozenset({"manhattan", "chebyshev"})
 
 def max_abs(X: Any, xp: ModuleType) -> float:
     """Largest magnitude in ``X`` (a Python float; 0.0 for an all-zero array)."""
-    if namespace_name(xp) == "numpy":
+    name = namespace_name(xp)
+    if name == "numpy":
         # Two reductions, no |X| temporary.
         return max(float(X.max()), -float(X.min()))
+    if name == "torch" and X.numel():
+        # One pass, no |X| temporary (xp.abs cost 0.9 ms on 2 000 × 512).
+        low, high = X.aminmax()
+        return max(float(high), -float(low))
     return float(xp.max(xp.abs(X)))
 
 

@@ -227,7 +227,7 @@ def _candidates(Xc: Any, YaT: Any, n_cand: int, cols: int, buf: Any) -> tuple[An
     xa[:, :d] = -2.0 * Xc
     xa[:, d:] = 1.0  # × ‖y‖²'s two parts (and a zero pad row)
     vals, idx = screen_candidates(
-        xa, YaT, n_cand, column_bounds(YaT.shape[1], cols), buf, xp
+        xa, YaT, n_cand, column_bounds(YaT.shape[1], cols, n_cand), buf, xp
     )
     return vals.float().amax(dim=1), idx
 
