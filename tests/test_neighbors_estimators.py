@@ -219,8 +219,10 @@ def test_bad_input(backend) -> None:
         KNeighborsClassifier(n_neighbors=500).fit(backend.asarray(X), y).predict(
             backend.asarray(Q)
         )
-    with pytest.raises(ValueError, match="algorithm='kd_tree' is not supported"):
-        KNeighborsClassifier(algorithm="kd_tree").fit(backend.asarray(X), y)
+    with pytest.raises(ValueError, match="'algorithm' parameter"):
+        KNeighborsClassifier(algorithm="annoy").fit(backend.asarray(X), y)
+    with pytest.raises(ValueError, match="'leaf_size' parameter"):
+        KNeighborsClassifier(leaf_size=0).fit(backend.asarray(X), y)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         KNeighborsClassifier().fit(backend.asarray(X), y[:10])
     with pytest.raises(ValueError, match="Unknown label type: continuous"):
@@ -261,3 +263,41 @@ def test_pickle_and_clone_torch_state(torch) -> None:
     again = pickle.loads(pickle.dumps(clf))
     assert torch.equal(again.predict(torch.asarray(Q)), clf.predict(torch.asarray(Q)))
     assert clone(clf).get_params() == clf.get_params()
+
+
+@pytest.mark.parametrize("algorithm", ["auto", "ball_tree", "kd_tree", "brute"])
+def test_every_algorithm_is_exact_brute_force(backend, algorithm) -> None:
+    rng = np.random.default_rng(0)
+    X, y, Q = rng.random((60, 4)), rng.integers(0, 3, 60), rng.random((20, 4))
+    ref = skn.KNeighborsClassifier(algorithm="brute").fit(X, y)  # ties by index
+    clf = KNeighborsClassifier(algorithm=algorithm, leaf_size=5)
+    clf.fit(backend.asarray(X), y)
+    assert clf._fit_method == "brute"
+    dist, ind = clf.kneighbors(backend.asarray(Q))
+    assert_in_backend(ind, backend)
+    ref_d, ref_i = ref.kneighbors(Q)
+    assert_equal(ind, ref_i, backend)
+    assert_close(dist, ref_d, backend)
+
+
+def test_minkowski_p_below_one(backend) -> None:
+    rng = np.random.default_rng(0)
+    X, Q = rng.random((60, 4)), rng.random((20, 4))
+    nn = NearestNeighbors(n_neighbors=3, p=0.5)
+    with pytest.warns(UserWarning, match="for 0 < p < 1, Minkowski metrics are not"):
+        nn.fit(backend.asarray(X))
+    dist, ind = nn.kneighbors(backend.asarray(Q))
+    D = cdist(Q, X, "minkowski", p=0.5)
+    ref_i = np.argsort(D, axis=1, kind="stable")[:, :3]
+    assert_equal(ind, ref_i, backend)
+    assert_close(dist, np.take_along_axis(D, ref_i, axis=1), backend)
+    with pytest.raises(ValueError, match='algorithm="kd_tree" does not support 0 < p'):
+        NearestNeighbors(p=0.5, algorithm="kd_tree").fit(backend.asarray(X))
+
+
+def test_p_in_metric_params_warns_and_wins(backend) -> None:
+    X, _, _ = _split("iris")
+    nn = NearestNeighbors(metric_params={"p": 1})
+    with pytest.warns(SyntaxWarning, match="Parameter p is found in metric_params"):
+        nn.fit(backend.asarray(X))
+    assert nn.effective_metric_ == "manhattan"

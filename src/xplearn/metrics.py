@@ -38,8 +38,8 @@ def check_metric(metric: Any, p: Any = None) -> tuple[str, float]:
     if name != "minkowski":
         return name, 2.0
     p = 2.0 if p is None else p
-    if isinstance(p, bool) or not isinstance(p, int | float) or not p >= 1:
-        msg = f"Minkowski p must be a number >= 1 (or inf), got p={p!r}."
+    if isinstance(p, bool) or not isinstance(p, int | float) or not p > 0:
+        msg = f"Minkowski p must be a number > 0 (or inf), got p={p!r}."
         raise ValueError(msg)
     if p == 1:
         return "manhattan", 1.0
@@ -65,8 +65,8 @@ class _EuclideanPairs:
     """
 
     def __init__(self, Y: Any, xp: ModuleType) -> None:
-        from .neighbors._search import rounding_bound
         from ._validation import float_dtypes
+        from .neighbors._search import rounding_bound
 
         self.xp, self.Y = xp, Y
         self.wide = float_dtypes(xp, _device(Y))[0]

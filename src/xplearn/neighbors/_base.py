@@ -124,6 +124,7 @@ def kneighbors(
 # --------------------------------------------------------------------------
 
 _TREES = ("ball_tree", "kd_tree")
+_ALGORITHMS = frozenset({"auto", "brute", *_TREES})
 
 
 class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
@@ -160,30 +161,67 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
     # -- validation ---------------------------------------------------------
 
     def _metric(self) -> tuple[str, float]:
-        if self.algorithm in _TREES:
+        """Check ``algorithm``, ``leaf_size`` and the metric; canonical (name, p).
+
+        Every algorithm is computed by exact brute force: a tree would find
+        the same neighbours, so ``"ball_tree"`` and ``"kd_tree"`` are accepted
+        and refused only where scikit-learn's trees refuse (0 < p < 1).
+        """
+        import warnings
+
+        if self.algorithm not in _ALGORITHMS:
             msg = (
-                f"algorithm={self.algorithm!r} is not supported: xplearn searches "
-                "exactly by brute force on any backend. Use algorithm='auto' or "
-                "'brute' (the results are the same exact neighbours)."
+                f"The 'algorithm' parameter of {type(self).__name__} must be a str "
+                f"among {sorted(_ALGORITHMS)}. Got {self.algorithm!r} instead."
             )
             raise ValueError(msg)
-        if self.algorithm not in ("auto", "brute"):
-            msg = f"algorithm must be 'auto' or 'brute', got {self.algorithm!r}."
+        leaf: object = self.leaf_size
+        if isinstance(leaf, bool) or not isinstance(leaf, numbers.Integral) or leaf < 1:
+            msg = (
+                f"The 'leaf_size' parameter of {type(self).__name__} must be an int "
+                f"in the range [1, inf). Got {self.leaf_size!r} instead."
+            )
             raise ValueError(msg)
         params = dict(self.metric_params or {})
-        p = params.pop("p", self.p)
+        p = self.p
+        if "p" in params:
+            if self.p is not None:  # scikit-learn warns even for the default
+                warnings.warn(
+                    "Parameter p is found in metric_params. The corresponding "
+                    "parameter from __init__ is ignored.",
+                    SyntaxWarning,
+                    stacklevel=3,
+                )
+            p = params.pop("p")
         if params:
             msg = f"Unsupported metric_params {sorted(params)}; only p is accepted."
             raise ValueError(msg)
+        if self.metric == "minkowski" and isinstance(p, int | float) and 0 < p < 1:
+            if self.algorithm in _TREES:
+                msg = (
+                    f'algorithm="{self.algorithm}" does not support 0 < p < 1 for '
+                    "the Minkowski metric. To resolve this problem either "
+                    'set p >= 1 or algorithm="brute".'
+                )
+                raise ValueError(msg)
+            warnings.warn(
+                "Mind that for 0 < p < 1, Minkowski metrics are not distance "
+                "metrics. Continuing the execution with `algorithm='brute'`.",
+                UserWarning,
+                stacklevel=3,
+            )
         return check_metric(self.metric, p if self.metric == "minkowski" else None)
 
     def _fit_state(self, X: Any) -> tuple[Edge, Any]:
         name, p = self._metric()
-        edge, Xc = check_fit_input(self, X)
+        edge, Xc = check_fit_input(self, fitted_data(X))
         self._fit_X = Xc
         self.n_samples_fit_ = int(Xc.shape[0])
         self.effective_metric_ = name
         self.effective_metric_params_ = {"p": p} if name == "minkowski" else {}
+        # What scikit-learn's auto would pick may be a tree; xplearn always
+        # searches by brute force (the same exact neighbours).
+        self._fit_method = "brute"
         k: object = self.n_neighbors
         if isinstance(k, numbers.Integral) and int(k) < 1:
             msg = f"Expected n_neighbors > 0. Got {self.n_neighbors}"
@@ -412,6 +450,27 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         return sp.csr_matrix(
             (data, cols, indptr), shape=(len(rows), self.n_samples_fit_)
         )
+
+
+def fitted_data(X: Any) -> Any:
+    """Return the data behind a fitted neighbours estimator or tree, else ``X``.
+
+    scikit-learn's ``fit`` takes a fitted ``NearestNeighbors`` (its own or
+    xplearn's), ``BallTree`` or ``KDTree`` in place of ``X`` and reuses its
+    data; xplearn searches that data by brute force.
+    """
+    if isinstance(X, _NeighborsBase):
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(X, "_fit_X")
+        return X._fit_X
+    module = type(X).__module__
+    if module.startswith("sklearn.neighbors"):
+        if hasattr(X, "get_arrays"):  # BallTree, KDTree
+            return X.get_arrays()[0]
+        if hasattr(X, "_fit_X"):  # scikit-learn's fitted neighbours estimators
+            return X._fit_X
+    return X
 
 
 # How a radius scales with the data: squared distances twice, cosine not.
