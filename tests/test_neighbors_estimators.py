@@ -301,3 +301,44 @@ def test_p_in_metric_params_warns_and_wins(backend) -> None:
     with pytest.warns(SyntaxWarning, match="Parameter p is found in metric_params"):
         nn.fit(backend.asarray(X))
     assert nn.effective_metric_ == "manhattan"
+
+
+@pytest.mark.parametrize(
+    ("metric", "params"),
+    [
+        ("braycurtis", None),
+        ("seuclidean", {"V": np.arange(1.0, 5.0)}),
+        ("mahalanobis", {"VI": np.eye(4) * 2.0}),
+        ("minkowski", {"w": np.arange(1.0, 5.0)}),
+        ("correlation", None),
+    ],
+)
+def test_general_metrics_match_sklearn(backend, metric, params) -> None:
+    rng = np.random.default_rng(0)
+    X, Q = rng.random((60, 4)), rng.random((20, 4))
+    ref = skn.NearestNeighbors(
+        n_neighbors=4, metric=metric, metric_params=params, algorithm="brute"
+    ).fit(X)
+    nn = NearestNeighbors(n_neighbors=4, metric=metric, metric_params=params)
+    nn.fit(backend.asarray(X))
+    assert nn.effective_metric_ == metric
+    dist, ind = nn.kneighbors(backend.asarray(Q))
+    ref_d, ref_i = ref.kneighbors(Q)
+    assert_equal(ind, ref_i, backend)
+    assert_close(dist, ref_d, backend)
+
+
+def test_precomputed_matches_features(backend) -> None:
+    rng = np.random.default_rng(0)
+    X, Q = rng.random((40, 3)), rng.random((10, 3))
+    D_fit, D_q = cdist(X, X), cdist(Q, X)
+    nn = NearestNeighbors(n_neighbors=3, metric="precomputed")
+    nn.fit(backend.asarray(D_fit))
+    ref = skn.NearestNeighbors(n_neighbors=3).fit(X)
+    assert_equal(nn.kneighbors(backend.asarray(D_q))[1], ref.kneighbors(Q)[1], backend)
+    # X=None answers in the fit state's framework (numpy for dask).
+    np.testing.assert_array_equal(
+        xplearn.to_numpy(nn.kneighbors()[1]), ref.kneighbors()[1]
+    )
+    with pytest.raises(ValueError, match="Negative values in data passed"):
+        nn.fit(backend.asarray(-D_fit))

@@ -19,7 +19,9 @@ from xplearn._namespace import backend_name, device_of, is_lazy
 from xplearn._scaling import ldexp, scale_back, times_pow2
 from xplearn._validation import check_fit_input, check_n_features, check_query
 from xplearn.metrics import check_metric, pairwise_scaled, prepare_pair
+from xplearn.metrics._general import GeneralMetric, general_metric, general_pairwise
 
+from ._brute import general_search
 from ._search import search, search_lazy
 
 
@@ -106,6 +108,9 @@ def kneighbors(
     >>> dist.round(2)
     array([[0.1, 0.9]])
     """
+    general = general_metric(metric, kwds)
+    if general is not None:
+        return _kneighbors_general(X, Y, n_neighbors, general, return_distance)
     edge, Xc, Yc, name, p, out_dtype = prepare_pair(X, Y, metric, kwds)
     xp = edge.xp
     check_n_features(Xc, Yc.shape[1], "X", by="Y")
@@ -116,6 +121,34 @@ def kneighbors(
         dist, ind = search(Xc, Yc, k, name, p, xp)
     if dist.dtype != out_dtype:
         dist = xp.astype(dist, out_dtype)
+    return edge.to_caller((dist, ind) if return_distance else ind)
+
+
+def _kneighbors_general(
+    X: Any, Y: Any, n_neighbors: int, general: GeneralMetric, return_distance: bool
+) -> Any:
+    """:func:`kneighbors` for the metrics of :mod:`xplearn.metrics._general`."""
+    from xplearn._validation import check_array, result_dtype
+
+    edge, Xc = Edge.of(X)
+    xp = edge.xp
+    in_dtype = Xc.dtype
+    finite = _finite_only(general)
+    Xc = check_array(Xc, xp, ensure_finite=finite)
+    Yc = (
+        Xc
+        if Y is None
+        else check_array(
+            edge.follow(Y, "Y"), xp, name="Y", dtype=Xc.dtype, ensure_finite=finite
+        )
+    )
+    n_fit = Xc.shape[1] if general.name == "precomputed" else Yc.shape[0]
+    if general.name != "precomputed":
+        check_n_features(Xc, Yc.shape[1], "X", by="Y")
+    k = check_n_neighbors(n_neighbors, n_fit)
+    dist, ind = general_search(Xc, Yc, k, general, xp)
+    out = result_dtype(xp, in_dtype, Xc.dtype)
+    dist = xp.astype(dist, out) if dist.dtype != out else dist
     return edge.to_caller((dist, ind) if return_distance else ind)
 
 
@@ -193,9 +226,12 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
                     stacklevel=3,
                 )
             p = params.pop("p")
-        if params:
-            msg = f"Unsupported metric_params {sorted(params)}; only p is accepted."
-            raise ValueError(msg)
+        minkowski = self.metric in ("minkowski", "p")
+        self._general_metric = general_metric(
+            self.metric, {**params, "p": p} if minkowski else params
+        )
+        if self._general_metric is not None:
+            return self._general_metric.name, 2.0
         if self.metric == "minkowski" and isinstance(p, int | float) and 0 < p < 1:
             if self.algorithm in _TREES:
                 msg = (
@@ -210,15 +246,23 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
                 UserWarning,
                 stacklevel=3,
             )
-        return check_metric(self.metric, p if self.metric == "minkowski" else None)
+        return check_metric(self.metric, p if minkowski else None)
 
     def _fit_state(self, X: Any) -> tuple[Edge, Any]:
         name, p = self._metric()
-        edge, Xc = check_fit_input(self, fitted_data(X))
+        general = self._general_metric
+        edge, Xc = check_fit_input(
+            self, fitted_data(X), ensure_finite=_finite_only(general)
+        )
+        if general is not None and general.name == "precomputed":
+            check_precomputed(Xc, edge.xp)
         self._fit_X = Xc
         self.n_samples_fit_ = int(Xc.shape[0])
         self.effective_metric_ = name
         self.effective_metric_params_ = {"p": p} if name == "minkowski" else {}
+        if general is not None:
+            self.effective_metric_ = self.metric
+            self.effective_metric_params_ = dict(general.params)
         # What scikit-learn's auto would pick may be a tree; xplearn always
         # searches by brute force (the same exact neighbours).
         self._fit_method = "brute"
@@ -233,8 +277,21 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "_fit_X")
-        edge, Xc = check_query(self, X, self._fit_X)
+        general = self._general_metric
+        edge, Xc = check_query(
+            self, X, self._fit_X, ensure_finite=_finite_only(general)
+        )
+        if general is not None and general.name == "precomputed":
+            check_precomputed(Xc, edge.xp)
         return edge, Xc
+
+    def _find(self, Xc: Any, k: int, xp: Any) -> tuple[Any, Any]:
+        """Return the ``k`` nearest fitted rows of each row of ``Xc``: (dist, ind)."""
+        general = self._general_metric
+        if general is not None:
+            return general_search(Xc, self._fit_X, k, general, xp)
+        name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
+        return search(Xc, self._fit_X, k, name, p, xp)
 
     # -- neighbours ----------------------------------------------------------
 
@@ -242,10 +299,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         self, Xc: Any, k: int, xp: Any, *, exclude_self: bool
     ) -> tuple[Any, Any]:
         """(dist, ind) in the compute namespace; ``exclude_self`` for X=None."""
-        name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
         if not exclude_self:
-            return search(Xc, self._fit_X, k, name, p, xp)
-        dist, ind = search(Xc, self._fit_X, k + 1, name, p, xp)
+            return self._find(Xc, k, xp)
+        dist, ind = self._find(Xc, k + 1, xp)
         # Drop each sample itself; with duplicates at distance 0 it may not be
         # first: drop the last column instead where it is absent (scikit-learn).
         n = ind.shape[0]
@@ -369,9 +425,14 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             edge, Xc = self._query(X)
         xp = edge.xp
         name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
-        # Distances of the data at its safe power-of-two scale 2**-e, compared
-        # with the radius at the same scale: nothing overflows on the way.
-        D, e = pairwise_scaled(Xc, self._fit_X, name, p, xp, same=False)
+        general = self._general_metric
+        if general is not None:
+            name = general.name
+            D, e = _general_distances(Xc, self._fit_X, general, xp), 0
+        else:
+            # Distances of the data at its safe power-of-two scale 2**-e,
+            # compared with the radius at that scale: nothing overflows.
+            D, e = pairwise_scaled(Xc, self._fit_X, name, p, xp, same=False)
         D, r_s = to_numpy(D), ldexp(float(r), -e * _RADIUS_POWER.get(name, 1))
         # A radius past the dtype's largest float holds every finite distance.
         inside = np.less_equal(D, min(r_s, float(np.finfo(D.dtype).max)))
@@ -471,6 +532,23 @@ def fitted_data(X: Any) -> Any:
         if hasattr(X, "_fit_X"):  # scikit-learn's fitted neighbours estimators
             return X._fit_X
     return X
+
+
+def _finite_only(general: GeneralMetric | None) -> bool:
+    """Whether the metric needs finite data (nan_euclidean takes NaN)."""
+    return general is None or general.name != "nan_euclidean"
+
+
+def check_precomputed(D: Any, xp: Any) -> None:
+    """Raise ``ValueError`` if a precomputed distance matrix has negative values."""
+    if bool(xp.any(D < 0)):
+        msg = "Negative values in data passed to precomputed distance matrix."
+        raise ValueError(msg)
+
+
+def _general_distances(X: Any, Y: Any, general: GeneralMetric, xp: Any) -> Any:
+    """Distances of ``X`` to ``Y`` for a general or precomputed metric."""
+    return X if general.name == "precomputed" else general_pairwise(X, Y, general, xp)
 
 
 # How a radius scales with the data: squared distances twice, cosine not.

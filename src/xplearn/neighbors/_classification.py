@@ -27,10 +27,12 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: igno
         Neighbours that vote.
     weights : {"uniform", "distance"} or callable, default="uniform"
         Vote weights; a callable gets the distances (compute namespace).
-    algorithm : {"auto", "brute"}, default="auto"
-        Both mean exact search; tree algorithms raise ``ValueError``.
+    algorithm : {"auto", "ball_tree", "kd_tree", "brute"}, default="auto"
+        Accepted for compatibility: xplearn computes every one by exact
+        brute force on every backend, which finds the neighbours a tree
+        would (``_fit_method`` is ``"brute"``).
     leaf_size : int, default=30
-        Unused, for compatibility.
+        Checked as scikit-learn does (>= 1), otherwise unused: no tree is built.
     p : float, default=2
         Minkowski power.
     metric : str, default="minkowski"
