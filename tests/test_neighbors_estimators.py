@@ -342,3 +342,49 @@ def test_precomputed_matches_features(backend) -> None:
     )
     with pytest.raises(ValueError, match="Negative values in data passed"):
         nn.fit(backend.asarray(-D_fit))
+
+
+def test_leave_one_out_when_x_is_none(backend) -> None:
+    X, y, _ = _split("iris")
+    for ours, ref in [
+        (KNeighborsClassifier(3), skn.KNeighborsClassifier(3)),
+        (KNeighborsRegressor(3), skn.KNeighborsRegressor(3)),
+    ]:
+        ours.fit(backend.asarray(X), y)
+        ref.fit(X, y)
+        np.testing.assert_allclose(
+            xplearn.to_numpy(ours.predict(None)), ref.predict(None)
+        )
+        assert ours.score(None, y) == pytest.approx(ref.score(None, y))
+    proba = KNeighborsClassifier(3).fit(backend.asarray(X), y).predict_proba(None)
+    ref_p = skn.KNeighborsClassifier(3).fit(X, y).predict_proba(None)
+    np.testing.assert_allclose(xplearn.to_numpy(proba), ref_p)
+
+
+def test_more_duplicates_than_neighbors_drops_the_first(backend) -> None:
+    X = backend.asarray(np.ones((3, 1)))
+    nn = NearestNeighbors(n_neighbors=1).fit(X)
+    ind = nn.kneighbors(return_distance=False)
+    np.testing.assert_array_equal(xplearn.to_numpy(ind), [[1], [0], [1]])
+    graph = nn.kneighbors_graph(mode="connectivity")
+    dense = graph.to_dense() if hasattr(graph, "to_dense") else graph.toarray()
+    ref = skn.NearestNeighbors(n_neighbors=1).fit(np.ones((3, 1))).kneighbors_graph()
+    np.testing.assert_array_equal(xplearn.to_numpy(dense), ref.toarray())
+
+
+def test_bad_input_says_what_scikit_learn_says(backend) -> None:
+    rng = np.random.default_rng(0)
+    X, y = rng.random((10, 2)), np.array([0, 1] * 5)
+    nn = NearestNeighbors().fit(backend.asarray(X))
+    with pytest.raises(ValueError, match="return_distance must be True"):
+        nn.radius_neighbors(
+            backend.asarray(X), sort_results=True, return_distance=False
+        )
+    with pytest.raises(ValueError, match='Unsupported mode, must be one of "conn'):
+        nn.kneighbors_graph(backend.asarray(X), mode="blah")
+    with pytest.raises(ValueError, match="Found array with dim 3"):
+        KNeighborsClassifier().fit(X[:, :, None], y)
+    clf = KNeighborsClassifier(weights=lambda d: np.zeros_like(d))
+    clf.fit(X, y)
+    with pytest.raises(ValueError, match="getting zero weights"):
+        clf.predict_proba(X)

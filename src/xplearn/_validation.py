@@ -139,6 +139,13 @@ def check_array(
     """
     if namespace_name(xp) == "numpy" and X.dtype.kind in "OUS":
         X = _object_to_float(X)
+    if X.ndim > 2:
+        msg = (
+            f"Found array with dim {X.ndim}, while a 2D array was expected: "
+            f"{name} has shape {tuple(X.shape)}. Reshape it to "
+            "(n_samples, n_features)."
+        )
+        raise ValueError(msg)
     if X.ndim != 2:
         msg = (
             f"Expected 2D array, got {X.ndim}D array instead: {name} has shape "

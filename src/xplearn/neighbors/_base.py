@@ -156,6 +156,24 @@ def _kneighbors_general(
 # Estimators
 # --------------------------------------------------------------------------
 
+
+def _sklearn_kneighbors_mixin() -> Any:
+    """Return scikit-learn's marker class of k-neighbours estimators.
+
+    Code that asks ``issubclass(est, KNeighborsMixin)`` (scikit-learn's own
+    tests do) must see xplearn's k-neighbours estimators as such; they list
+    it last among their bases, so every method is still xplearn's.
+    """
+    try:
+        from sklearn.neighbors._base import KNeighborsMixin
+    except ImportError:  # pragma: no cover - a scikit-learn that moved it
+        return type("KNeighborsMixin", (), {})
+    return KNeighborsMixin
+
+
+SklearnKNeighborsMixin: Any = _sklearn_kneighbors_mixin()
+
+
 _TREES = ("ball_tree", "kd_tree")
 _ALGORITHMS = frozenset({"auto", "brute", *_TREES})
 
@@ -302,14 +320,15 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         if not exclude_self:
             return self._find(Xc, k, xp)
         dist, ind = self._find(Xc, k + 1, xp)
-        # Drop each sample itself; with duplicates at distance 0 it may not be
-        # first: drop the last column instead where it is absent (scikit-learn).
+        # Drop each sample itself; with more duplicates at distance 0 than
+        # neighbours it may be missing: drop the first column there instead
+        # (scikit-learn's rule, so the answers are the same).
         n = ind.shape[0]
         rows = xp.reshape(xp.arange(n, dtype=ind.dtype, device=device_of(ind)), (n, 1))
         keep = ind != rows
         absent = xp.all(keep, axis=1, keepdims=True)
-        last = xp.reshape(xp.arange(k + 1, device=device_of(ind)) == k, (1, k + 1))
-        keep = xp.where(absent, ~last, keep)
+        first = xp.reshape(xp.arange(k + 1, device=device_of(ind)) == 0, (1, k + 1))
+        keep = xp.where(absent, ~first, keep)
         return (
             xp.reshape(dist[keep], (n, k)),
             xp.reshape(ind[keep], (n, k)),
@@ -355,6 +374,25 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         dist, ind = result
         return edge.to_caller((dist, ind) if return_distance else ind)
 
+    def _loo_or_query(self, X: Any) -> tuple[Edge, Any, Any, Any]:
+        """(edge, Xc, dist, ind) of the query ``X``; None: leave-one-out.
+
+        ``X=None`` is scikit-learn's leave-one-out: the training points, each
+        without itself among its neighbours.
+        """
+        if X is None:
+            from sklearn.utils.validation import check_is_fitted
+
+            check_is_fitted(self, "_fit_X")
+            edge, Xc = Edge.of(self._fit_X)
+            k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_ - 1)
+            dist, ind = self._search(Xc, k, edge.xp, exclude_self=True)
+        else:
+            edge, Xc = self._query(X)
+            k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_)
+            dist, ind = self._search(Xc, k, edge.xp, exclude_self=False)
+        return edge, Xc, dist, ind
+
     def kneighbors_graph(
         self, X: Any = None, n_neighbors: int | None = None, mode: str = "connectivity"
     ) -> Any:
@@ -377,9 +415,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         -------
         graph : sparse matrix of shape (n_queries, n_samples_fit)
         """
-        if mode not in ("connectivity", "distance"):
-            msg = f'mode must be "connectivity" or "distance", got {mode!r}.'
-            raise ValueError(msg)
+        _check_mode(mode)
         dist, ind = self.kneighbors(X, n_neighbors, return_distance=True)
         return _csr(dist, ind, self.n_samples_fit_, mode)
 
@@ -415,6 +451,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
 
         from xplearn._convert import to_numpy
 
+        if sort_results and not return_distance:
+            msg = "return_distance must be True if sort_results is True."
+            raise ValueError(msg)
         r = self.radius if radius is None else radius
         if X is None:
             from sklearn.utils.validation import check_is_fitted
@@ -495,9 +534,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
 
         from xplearn._convert import to_numpy
 
-        if mode not in ("connectivity", "distance"):
-            msg = f'mode must be "connectivity" or "distance", got {mode!r}.'
-            raise ValueError(msg)
+        _check_mode(mode)
         dist, ind = self.radius_neighbors(
             X, radius, return_distance=True, sort_results=sort_results
         )
@@ -532,6 +569,16 @@ def fitted_data(X: Any) -> Any:
         if hasattr(X, "_fit_X"):  # scikit-learn's fitted neighbours estimators
             return X._fit_X
     return X
+
+
+def _check_mode(mode: Any) -> None:
+    """Raise ``ValueError`` for a graph mode other than the two valid ones."""
+    if mode not in ("connectivity", "distance"):
+        msg = (
+            'Unsupported mode, must be one of "connectivity", or "distance" but '
+            f'got "{mode}" instead'
+        )
+        raise ValueError(msg)
 
 
 def _finite_only(general: GeneralMetric | None) -> bool:

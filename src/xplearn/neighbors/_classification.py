@@ -11,14 +11,18 @@ from xplearn._dispatch import Edge
 from xplearn._namespace import backend_name, device_of
 
 from ._base import (
+    SklearnKNeighborsMixin,
     _check_weights,
     _host_score,
     _SupervisedNeighbors,
-    check_n_neighbors,
 )
 
 
-class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: ignore[misc]
+class KNeighborsClassifier(
+    ClassifierMixin,  # type: ignore[misc]
+    _SupervisedNeighbors,
+    SklearnKNeighborsMixin,  # type: ignore[misc]
+):
     """k-nearest-neighbours vote on any backend (scikit-learn's API).
 
     Parameters
@@ -93,11 +97,17 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: igno
     def _votes(self, X: Any) -> tuple[Edge, list[Any]]:
         from xplearn._labels import class_votes, neighbor_weights
 
-        edge, Xc = self._query(X)
-        k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_)
+        edge, _, dist, ind = self._loo_or_query(X)
         xp = edge.xp
-        dist, ind = self._search(Xc, k, xp, exclude_self=False)
         w = neighbor_weights(dist, self.weights, xp)
+        zero = w is not None and bool(xp.any(xp.sum(w, axis=1) == 0))
+        if zero and callable(self.weights):
+            msg = (
+                "All neighbors of some sample is getting zero weights. "
+                "Please modify 'weights' to avoid this case if you are "
+                "using a user-defined function."
+            )
+            raise ValueError(msg)
         classes = self.classes_ if self.outputs_2d_ else [self.classes_]
         codes = to_namespace(self._y, xp, device=device_of(ind))
         votes = [
@@ -111,8 +121,9 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: igno
 
         Parameters
         ----------
-        X : array of shape (n_queries, n_features)
-            Any supported framework.
+        X : array of shape (n_queries, n_features) or None
+            Any supported framework.  None: leave-one-out predictions of the
+            training points (each without itself), as scikit-learn.
 
         Returns
         -------
@@ -146,8 +157,8 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: igno
 
         Parameters
         ----------
-        X : array of shape (n_queries, n_features)
-            Any supported framework.
+        X : array of shape (n_queries, n_features) or None
+            Any supported framework; None: leave-one-out on the training set.
 
         Returns
         -------
@@ -167,8 +178,8 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: igno
 
         Parameters
         ----------
-        X : array of shape (n_queries, n_features)
-            Any supported framework.
+        X : array of shape (n_queries, n_features) or None
+            Any supported framework; None: leave-one-out on the training set.
         y : array-like of shape (n_queries,) or (n_queries, n_outputs)
             True labels.
         sample_weight : array-like of shape (n_queries,), optional

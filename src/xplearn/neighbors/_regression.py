@@ -11,14 +11,18 @@ from xplearn._dispatch import Edge
 from xplearn._namespace import device_of
 
 from ._base import (
+    SklearnKNeighborsMixin,
     _check_weights,
     _host_score,
     _SupervisedNeighbors,
-    check_n_neighbors,
 )
 
 
-class KNeighborsRegressor(RegressorMixin, _SupervisedNeighbors):  # type: ignore[misc]
+class KNeighborsRegressor(
+    RegressorMixin,  # type: ignore[misc]
+    _SupervisedNeighbors,
+    SklearnKNeighborsMixin,  # type: ignore[misc]
+):
     """k-nearest-neighbours regression on any backend (scikit-learn's API).
 
     Parameters
@@ -84,8 +88,9 @@ class KNeighborsRegressor(RegressorMixin, _SupervisedNeighbors):  # type: ignore
 
         Parameters
         ----------
-        X : array of shape (n_queries, n_features)
-            Any supported framework.
+        X : array of shape (n_queries, n_features) or None
+            Any supported framework; None: leave-one-out predictions of the
+            training points (each without itself), as scikit-learn.
 
         Returns
         -------
@@ -94,10 +99,9 @@ class KNeighborsRegressor(RegressorMixin, _SupervisedNeighbors):  # type: ignore
         """
         from xplearn._labels import neighbor_weights
 
-        edge, Xc = self._query(X)
-        k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_)
+        edge, _, dist, ind = self._loo_or_query(X)
         xp = edge.xp
-        dist, ind = self._search(Xc, k, xp, exclude_self=False)
+        k = ind.shape[1]
         Y = to_namespace(self._y, xp, device=device_of(ind))
         n, n_out = ind.shape[0], Y.shape[1]
         neigh = xp.reshape(xp.take(Y, xp.reshape(ind, (-1,)), axis=0), (n, k, n_out))
@@ -114,8 +118,8 @@ class KNeighborsRegressor(RegressorMixin, _SupervisedNeighbors):  # type: ignore
 
         Parameters
         ----------
-        X : array of shape (n_queries, n_features)
-            Any supported framework.
+        X : array of shape (n_queries, n_features) or None
+            Any supported framework; None: leave-one-out on the training set.
         y : array-like of shape (n_queries,) or (n_queries, n_outputs)
             True targets.
         sample_weight : array-like of shape (n_queries,), optional

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from ._base import (
+    SklearnKNeighborsMixin,
     _NeighborsBase,
 )
 
 
-class NearestNeighbors(_NeighborsBase):
+class NearestNeighbors(_NeighborsBase, SklearnKNeighborsMixin):  # type: ignore[misc]
     """Unsupervised nearest neighbours on any backend (scikit-learn's API).
 
     Exact (brute-force) search in the framework and on the device of the fit
