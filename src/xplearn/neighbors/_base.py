@@ -176,6 +176,19 @@ SklearnKNeighborsMixin: Any = _sklearn_kneighbors_mixin()
 
 _TREES = ("ball_tree", "kd_tree")
 _ALGORITHMS = frozenset({"auto", "brute", *_TREES})
+# The string metrics scikit-learn's trees take: a tree algorithm with another
+# is refused as scikit-learn refuses it, though xplearn would compute it.
+_KD_METRICS = frozenset(
+    {"chebyshev", "cityblock", "euclidean", "infinity", "l1", "l2", "manhattan"}
+    | {"minkowski", "p"}
+)
+_TREE_METRICS = {
+    "kd_tree": _KD_METRICS,
+    "ball_tree": _KD_METRICS
+    | {"braycurtis", "canberra", "dice", "hamming", "haversine", "jaccard"}
+    | {"mahalanobis", "rogerstanimoto", "russellrao", "seuclidean"}
+    | {"sokalmichener", "sokalsneath"},
+}
 
 
 class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
@@ -231,6 +244,14 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             msg = (
                 f"The 'leaf_size' parameter of {type(self).__name__} must be an int "
                 f"in the range [1, inf). Got {self.leaf_size!r} instead."
+            )
+            raise ValueError(msg)
+        trees = _TREE_METRICS.get(self.algorithm)
+        named = isinstance(self.metric, str)
+        if trees is not None and named and self.metric not in trees:
+            msg = (
+                f"Metric '{self.metric}' not valid for algorithm "
+                f"'{self.algorithm}': use algorithm='brute' or 'auto'."
             )
             raise ValueError(msg)
         params = dict(self.metric_params or {})
