@@ -4,6 +4,7 @@
     nox -s "tests(torch)"    # one backend
     nox -s bench             # benchmarks against scikit-learn and FAISS (not a test)
     nox -s tests_gpu         # on a machine with a CUDA GPU and network
+    nox -s sklearn_suite     # scikit-learn's own neighbours and k-means tests
 
 pip-based venvs (the ``venv`` backend): pip finds the local CPU torch wheel,
 uv does not.  torch is pinned ``==2.13.0``: an unpinned torch makes pip pull
@@ -16,7 +17,7 @@ import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "tests", "tests_min"]
+nox.options.sessions = ["lint", "typecheck", "tests", "tests_min", "sklearn_suite"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 TORCH = "torch==2.13.0"
@@ -31,6 +32,10 @@ BACKENDS: dict[str, tuple[list[str], str]] = {
     "dask": (["dask[array]"], "dask"),
     "tensorflow": (["tensorflow-cpu", TORCH], "tensorflow,torch"),
 }
+
+# The scikit-learn whose test files sklearn_suite/known_failures.txt was made
+# from: another version has other tests, so the list would not match.
+SKLEARN_SUITE = "scikit-learn==1.9.1"
 
 # The oldest versions xplearn supports (pyproject's lower bounds).
 MINIMUM = [
@@ -93,6 +98,19 @@ def tests_min(session: nox.Session) -> None:
         *session.posargs,
         env={"SCIPY_ARRAY_API": "1"},
     )
+
+
+@nox.session
+def sklearn_suite(session: nox.Session) -> None:
+    """scikit-learn's neighbours and k-means test files against xplearn.
+
+    sklearn_suite/run.py copies them from the installed scikit-learn with only
+    the imports of what xplearn provides swapped, and passes when exactly the
+    tests of sklearn_suite/known_failures.txt fail.  Extra arguments go to it
+    (``-- --measure``, ``-- --write-list``, ``-- -- -k radius``).
+    """
+    session.install(*_groups("test"), SKLEARN_SUITE, "-e", ".")
+    session.run("python", "sklearn_suite/run.py", *session.posargs)
 
 
 @nox.session(default=False)

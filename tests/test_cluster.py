@@ -30,6 +30,15 @@ DATA = {
         "check_sample_weight_equivalence_on_dense_data": (
             "sample_weight is not equivalent to removing/repeating samples."
         ),
+        **(
+            {
+                "check_sample_weight_equivalence_on_sparse_data": (
+                    "sample_weight is not equivalent to removing/repeating samples."
+                )
+            }
+            if isinstance(est, KMeans) and not isinstance(est, MiniBatchKMeans)
+            else {}
+        ),
     },
 )
 def test_sklearn_compatible(estimator, check) -> None:
@@ -397,3 +406,52 @@ def test_minibatch_bad_input(backend) -> None:
         ValueError, match="X has 2 features, but MiniBatchKMeans is expecting 4"
     ):
         mbk.predict(backend.asarray(X[:, :2]))
+
+
+@pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_kmeans_matches_sklearn_and_dense(algorithm, fmt) -> None:
+    import scipy.sparse as sp
+
+    X, _ = make_blobs(300, centers=4, n_features=8, random_state=0)
+    X[X < 0] = 0.0
+    Xs = sp.csr_matrix(X) if fmt == "csr" else sp.csc_matrix(X)
+    ours = KMeans(4, random_state=0, algorithm=algorithm).fit(Xs)
+    ref = skc.KMeans(4, random_state=0, algorithm=algorithm).fit(Xs)
+    dense = KMeans(4, random_state=0, algorithm=algorithm).fit(X)
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, atol=1e-12)
+    np.testing.assert_allclose(
+        ours.cluster_centers_, dense.cluster_centers_, atol=1e-12
+    )
+    assert ours.n_iter_ == ref.n_iter_
+    assert ours.inertia_ == pytest.approx(ref.inertia_)
+    np.testing.assert_array_equal(ours.predict(Xs), ref.predict(Xs))
+    np.testing.assert_allclose(ours.transform(Xs), ref.transform(Xs), atol=1e-12)
+    assert ours.score(Xs) == pytest.approx(ref.score(Xs))
+
+
+def test_kmeans_warnings_and_messages() -> None:
+    X, _ = make_blobs(60, centers=3, n_features=2, random_state=0)
+    with pytest.warns(RuntimeWarning, match="doesn't make sense for a single"):
+        KMeans(1, algorithm="elkan").fit(X)
+    with pytest.warns(RuntimeWarning, match="should be larger than n_clusters"):
+        MiniBatchKMeans(5, init_size=3, n_init=1).fit(X)
+    with pytest.raises(ValueError, match="number of features of the data"):
+        KMeans(3, init=np.zeros((3, 5))).fit(X)
+    with pytest.raises(ValueError, match="length of x_squared_norms"):
+        kmeans_plusplus(X, 3, x_squared_norms=np.ones(5))
+
+
+@pytest.mark.parametrize(("Est", "runs"), [(KMeans, 10), (MiniBatchKMeans, 3)])
+def test_callable_init_auto_runs_like_sklearn(Est, runs) -> None:
+    X, _ = make_blobs(60, centers=3, n_features=2, random_state=0)
+    calls = []
+
+    def init(X, k, random_state):
+        calls.append(1)
+        return X[:k]
+
+    est = Est(3, init=init, n_init="auto", random_state=0).fit(X)
+    assert est._n_init == runs
+    assert len(calls) == runs

@@ -580,12 +580,17 @@ def grid_keys(GQ: np.ndarray, GX: np.ndarray, metric: str) -> np.ndarray:
 
 
 def oracle_neighbours(keys: np.ndarray, k: int, exclude_self: bool) -> np.ndarray:
-    """The k smallest keys per row, ties to the lower index; X=None semantics
-    (each point excluded from its own neighbours) when ``exclude_self``."""
+    """The k smallest keys per row, ties to the lower index; with
+    ``exclude_self``, scikit-learn's X=None rule: the k + 1 nearest, less the
+    point itself, or less the first of them where more duplicates than k + 1
+    leave the point out."""
     keys = keys.astype(np.float64)
-    if exclude_self:
-        np.fill_diagonal(keys, np.inf)
-    return np.argsort(keys, axis=1, kind="stable")[:, :k]
+    if not exclude_self:
+        return np.argsort(keys, axis=1, kind="stable")[:, :k]
+    near = np.argsort(keys, axis=1, kind="stable")[:, : k + 1]
+    keep = near != np.arange(len(near))[:, None]
+    keep[keep.all(axis=1), 0] = False
+    return near[keep].reshape(len(near), k)
 
 
 def neighbour_weights(
@@ -892,6 +897,10 @@ def _fit_recording(est: Any, X: Any, w: Any) -> tuple[Any, bool]:
     clusters than asked for (any other warning stays an error)."""
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always", ConvergenceWarning)
+        # Both libraries say so, and run Lloyd's algorithm instead.
+        warnings.filterwarnings(
+            "ignore", "algorithm='elkan' doesn't make sense", RuntimeWarning
+        )
         est.fit(X, sample_weight=w)
     for m in seen:
         if not issubclass(m.category, ConvergenceWarning):

@@ -101,8 +101,9 @@ def test_chunked_equals_unchunked(backend) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"metric": "hamming"}, "Unknown metric"),
-        ({"metric": "minkowski", "p": 0.5}, "p must be a number >= 1"),
+        ({"metric": "mystery"}, "Unknown metric"),
+        ({"metric": "seuclidean", "VI": np.eye(6)}, "Unsupported metric_params"),
+        ({"metric": "minkowski", "p": 0}, "p must be a number > 0"),
     ],
 )
 def test_bad_metric(backend, kwargs, match) -> None:
@@ -126,3 +127,54 @@ def test_bad_input(backend) -> None:
 def test_unexpected_keyword() -> None:
     with pytest.raises(TypeError, match="only p"):
         pairwise_distances(X, w=1)
+
+
+_W = RNG.random(6) + 0.5
+GENERAL = [
+    ("braycurtis", {}),
+    ("canberra", {}),
+    ("correlation", {}),
+    ("hamming", {}),
+    ("seuclidean", {"V": _W}),
+    ("mahalanobis", {"VI": np.diag(_W)}),
+    ("minkowski", {"p": 3, "w": _W}),
+    ("minkowski", {"p": 0.5}),
+]
+BOOLEAN = ["jaccard", "dice", "rogerstanimoto", "russellrao", "sokalsneath", "yule"]
+
+
+@pytest.mark.parametrize(("metric", "kwds"), GENERAL, ids=str)
+def test_general_metrics_match_scipy(backend, metric, kwds) -> None:
+    D = pairwise_distances(
+        backend.asarray(X), backend.asarray(Y), metric=metric, **kwds
+    )
+    assert_close(D, cdist(X, Y, metric, **kwds), backend, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("metric", BOOLEAN)
+def test_boolean_metrics_match_scipy(backend, metric) -> None:
+    A, B = (X > 0).astype(np.float64), (Y > 0.3).astype(np.float64)
+    D = pairwise_distances(backend.asarray(A), backend.asarray(B), metric=metric)
+    ref = cdist(A.astype(bool), B.astype(bool), metric)
+    assert_close(D, ref, backend, rtol=1e-12)
+
+
+def test_haversine_nan_euclidean_callable(backend) -> None:
+    A, B = X[:, :2], Y[:, :2]
+    D = pairwise_distances(backend.asarray(A), backend.asarray(B), metric="haversine")
+    assert_close(D, sk_pairwise(A, B, metric="haversine"), backend, rtol=1e-12)
+    with pytest.raises(ValueError, match="only valid in 2 dimensions"):
+        pairwise_distances(backend.asarray(X), metric="haversine")
+    N = X.copy()
+    N[0, 1] = np.nan
+    D = pairwise_distances(
+        backend.asarray(N), backend.asarray(Y), metric="nan_euclidean"
+    )
+    ref = sk_pairwise(N, Y, metric="nan_euclidean")
+    assert_close(D, ref, backend, rtol=1e-12)
+
+    def l1(a, b):
+        return float(np.abs(a - b).sum())
+
+    D = pairwise_distances(backend.asarray(X), backend.asarray(Y[:4]), metric=l1)
+    assert_close(D, cdist(X, Y[:4], "cityblock"), backend, rtol=1e-12)

@@ -219,8 +219,10 @@ def test_bad_input(backend) -> None:
         KNeighborsClassifier(n_neighbors=500).fit(backend.asarray(X), y).predict(
             backend.asarray(Q)
         )
-    with pytest.raises(ValueError, match="algorithm='kd_tree' is not supported"):
-        KNeighborsClassifier(algorithm="kd_tree").fit(backend.asarray(X), y)
+    with pytest.raises(ValueError, match="'algorithm' parameter"):
+        KNeighborsClassifier(algorithm="annoy").fit(backend.asarray(X), y)
+    with pytest.raises(ValueError, match="'leaf_size' parameter"):
+        KNeighborsClassifier(leaf_size=0).fit(backend.asarray(X), y)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         KNeighborsClassifier().fit(backend.asarray(X), y[:10])
     with pytest.raises(ValueError, match="Unknown label type: continuous"):
@@ -261,3 +263,128 @@ def test_pickle_and_clone_torch_state(torch) -> None:
     again = pickle.loads(pickle.dumps(clf))
     assert torch.equal(again.predict(torch.asarray(Q)), clf.predict(torch.asarray(Q)))
     assert clone(clf).get_params() == clf.get_params()
+
+
+@pytest.mark.parametrize("algorithm", ["auto", "ball_tree", "kd_tree", "brute"])
+def test_every_algorithm_is_exact_brute_force(backend, algorithm) -> None:
+    rng = np.random.default_rng(0)
+    X, y, Q = rng.random((60, 4)), rng.integers(0, 3, 60), rng.random((20, 4))
+    ref = skn.KNeighborsClassifier(algorithm="brute").fit(X, y)  # ties by index
+    clf = KNeighborsClassifier(algorithm=algorithm, leaf_size=5)
+    clf.fit(backend.asarray(X), y)
+    assert clf._fit_method == "brute"
+    dist, ind = clf.kneighbors(backend.asarray(Q))
+    assert_in_backend(ind, backend)
+    ref_d, ref_i = ref.kneighbors(Q)
+    assert_equal(ind, ref_i, backend)
+    assert_close(dist, ref_d, backend)
+
+
+def test_minkowski_p_below_one(backend) -> None:
+    rng = np.random.default_rng(0)
+    X, Q = rng.random((60, 4)), rng.random((20, 4))
+    nn = NearestNeighbors(n_neighbors=3, p=0.5)
+    with pytest.warns(UserWarning, match="for 0 < p < 1, Minkowski metrics are not"):
+        nn.fit(backend.asarray(X))
+    dist, ind = nn.kneighbors(backend.asarray(Q))
+    D = cdist(Q, X, "minkowski", p=0.5)
+    ref_i = np.argsort(D, axis=1, kind="stable")[:, :3]
+    assert_equal(ind, ref_i, backend)
+    assert_close(dist, np.take_along_axis(D, ref_i, axis=1), backend)
+    with pytest.raises(ValueError, match='algorithm="kd_tree" does not support 0 < p'):
+        NearestNeighbors(p=0.5, algorithm="kd_tree").fit(backend.asarray(X))
+
+
+def test_p_in_metric_params_warns_and_wins(backend) -> None:
+    X, _, _ = _split("iris")
+    nn = NearestNeighbors(metric_params={"p": 1})
+    with pytest.warns(SyntaxWarning, match="Parameter p is found in metric_params"):
+        nn.fit(backend.asarray(X))
+    assert nn.effective_metric_ == "manhattan"
+
+
+@pytest.mark.parametrize(
+    ("metric", "params"),
+    [
+        ("braycurtis", None),
+        ("seuclidean", {"V": np.arange(1.0, 5.0)}),
+        ("mahalanobis", {"VI": np.eye(4) * 2.0}),
+        ("minkowski", {"w": np.arange(1.0, 5.0)}),
+        ("correlation", None),
+    ],
+)
+def test_general_metrics_match_sklearn(backend, metric, params) -> None:
+    rng = np.random.default_rng(0)
+    X, Q = rng.random((60, 4)), rng.random((20, 4))
+    ref = skn.NearestNeighbors(
+        n_neighbors=4, metric=metric, metric_params=params, algorithm="brute"
+    ).fit(X)
+    nn = NearestNeighbors(n_neighbors=4, metric=metric, metric_params=params)
+    nn.fit(backend.asarray(X))
+    assert nn.effective_metric_ == metric
+    dist, ind = nn.kneighbors(backend.asarray(Q))
+    ref_d, ref_i = ref.kneighbors(Q)
+    assert_equal(ind, ref_i, backend)
+    assert_close(dist, ref_d, backend)
+
+
+def test_precomputed_matches_features(backend) -> None:
+    rng = np.random.default_rng(0)
+    X, Q = rng.random((40, 3)), rng.random((10, 3))
+    D_fit, D_q = cdist(X, X), cdist(Q, X)
+    nn = NearestNeighbors(n_neighbors=3, metric="precomputed")
+    nn.fit(backend.asarray(D_fit))
+    ref = skn.NearestNeighbors(n_neighbors=3).fit(X)
+    assert_equal(nn.kneighbors(backend.asarray(D_q))[1], ref.kneighbors(Q)[1], backend)
+    # X=None answers in the fit state's framework (numpy for dask).
+    np.testing.assert_array_equal(
+        xplearn.to_numpy(nn.kneighbors()[1]), ref.kneighbors()[1]
+    )
+    with pytest.raises(ValueError, match="Negative values in data passed"):
+        nn.fit(backend.asarray(-D_fit))
+
+
+def test_leave_one_out_when_x_is_none(backend) -> None:
+    X, y, _ = _split("iris")
+    for ours, ref in [
+        (KNeighborsClassifier(3), skn.KNeighborsClassifier(3)),
+        (KNeighborsRegressor(3), skn.KNeighborsRegressor(3)),
+    ]:
+        ours.fit(backend.asarray(X), y)
+        ref.fit(X, y)
+        np.testing.assert_allclose(
+            xplearn.to_numpy(ours.predict(None)), ref.predict(None)
+        )
+        assert ours.score(None, y) == pytest.approx(ref.score(None, y))
+    proba = KNeighborsClassifier(3).fit(backend.asarray(X), y).predict_proba(None)
+    ref_p = skn.KNeighborsClassifier(3).fit(X, y).predict_proba(None)
+    np.testing.assert_allclose(xplearn.to_numpy(proba), ref_p)
+
+
+def test_more_duplicates_than_neighbors_drops_the_first(backend) -> None:
+    X = backend.asarray(np.ones((3, 1)))
+    nn = NearestNeighbors(n_neighbors=1).fit(X)
+    ind = nn.kneighbors(return_distance=False)
+    np.testing.assert_array_equal(xplearn.to_numpy(ind), [[1], [0], [1]])
+    graph = nn.kneighbors_graph(mode="connectivity")
+    dense = graph.to_dense() if hasattr(graph, "to_dense") else graph.toarray()
+    ref = skn.NearestNeighbors(n_neighbors=1).fit(np.ones((3, 1))).kneighbors_graph()
+    np.testing.assert_array_equal(xplearn.to_numpy(dense), ref.toarray())
+
+
+def test_bad_input_says_what_scikit_learn_says(backend) -> None:
+    rng = np.random.default_rng(0)
+    X, y = rng.random((10, 2)), np.array([0, 1] * 5)
+    nn = NearestNeighbors().fit(backend.asarray(X))
+    with pytest.raises(ValueError, match="return_distance must be True"):
+        nn.radius_neighbors(
+            backend.asarray(X), sort_results=True, return_distance=False
+        )
+    with pytest.raises(ValueError, match='Unsupported mode, must be one of "conn'):
+        nn.kneighbors_graph(backend.asarray(X), mode="blah")
+    with pytest.raises(ValueError, match="Found array with dim 3"):
+        KNeighborsClassifier().fit(X[:, :, None], y)
+    clf = KNeighborsClassifier(weights=np.zeros_like)
+    clf.fit(X, y)
+    with pytest.raises(ValueError, match="getting zero weights"):
+        clf.predict_proba(X)

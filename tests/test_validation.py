@@ -59,7 +59,7 @@ def test_input_never_written(backend) -> None:
 
 @pytest.mark.parametrize(
     ("shape", "match"),
-    [((3,), "Expected 2D array, got 1D array"), ((2, 2, 2), "got 3D array")],
+    [((3,), "Expected 2D array, got 1D array"), ((2, 2, 2), "Found array with dim 3")],
 )
 def test_not_2d(backend, shape, match) -> None:
     with pytest.raises(ValueError, match=match):

@@ -63,6 +63,11 @@ def safe_range(
     if metric in _LINEAR:
         return 0.0, 0.5 * big / (4.0 * (d if metric == "manhattan" else 1))
     power = p if metric == "minkowski" else 2.0
+    if power < 1:
+        # 0 < p < 1: the powers shrink, the p-th root of their sum grows to at
+        # most d**(1/p)·2M (in logs: d**(1/p) alone may exceed the float range).
+        log_high = math.log(0.125 * big) - math.log(d) / power
+        return 0.0, math.exp(max(log_high, math.log(tiny)))
     return tiny ** (1.0 / power) / eps, 0.5 * (big / (4.0 * d)) ** (1.0 / power)
 
 

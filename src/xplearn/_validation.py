@@ -139,6 +139,13 @@ def check_array(
     """
     if namespace_name(xp) == "numpy" and X.dtype.kind in "OUS":
         X = _object_to_float(X)
+    if X.ndim > 2:
+        msg = (
+            f"Found array with dim {X.ndim}, while a 2D array was expected: "
+            f"{name} has shape {tuple(X.shape)}. Reshape it to "
+            "(n_samples, n_features)."
+        )
+        raise ValueError(msg)
     if X.ndim != 2:
         msg = (
             f"Expected 2D array, got {X.ndim}D array instead: {name} has shape "
@@ -156,7 +163,9 @@ def check_array(
     return X
 
 
-def check_fit_input(estimator: Any, X: Any) -> tuple[Any, Any]:
+def check_fit_input(
+    estimator: Any, X: Any, *, ensure_finite: bool = True
+) -> tuple[Any, Any]:
     """Validate ``X`` for an estimator's ``fit``: ``(Edge, X in compute form)``.
 
     Our shape, dtype and finiteness checks, then scikit-learn's
@@ -171,14 +180,16 @@ def check_fit_input(estimator: Any, X: Any) -> tuple[Any, Any]:
     from ._namespace import is_lazy
 
     edge, Xc = Edge.of(X)
-    Xc = check_array(Xc, edge.xp)
+    Xc = check_array(Xc, edge.xp, ensure_finite=ensure_finite)
     validate_data(estimator, X, skip_check_array=True, reset=True)
     if is_lazy(edge.xp):
         edge, Xc = Edge.of(to_numpy(Xc))
     return edge, Xc
 
 
-def check_query(estimator: Any, X: Any, fitted: Any) -> tuple[Any, Any]:
+def check_query(
+    estimator: Any, X: Any, fitted: Any, *, ensure_finite: bool = True
+) -> tuple[Any, Any]:
     """Validate ``X`` against a fitted estimator, computing where ``fitted`` is.
 
     Returns an Edge that answers in ``X``'s framework and device but computes
@@ -192,7 +203,7 @@ def check_query(estimator: Any, X: Any, fitted: Any) -> tuple[Any, Any]:
 
     fit_edge, F = Edge.of(fitted)
     edge, Xc = Edge.of(X)
-    Xc = check_array(Xc, edge.xp)
+    Xc = check_array(Xc, edge.xp, ensure_finite=ensure_finite)
     validate_data(estimator, X, skip_check_array=True, reset=False)
     edge, Xc = edge.computing_in(Xc, fit_edge.xp, fit_edge.device)
     if Xc.dtype != F.dtype:

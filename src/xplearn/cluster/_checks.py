@@ -62,8 +62,9 @@ def _check_norms(norms: Any, X: Any, xp: ModuleType) -> Any:
     n = X.shape[0]
     if norms.ndim != 1 or norms.shape[0] != n:
         msg = (
-            f"x_squared_norms has shape {tuple(norms.shape)}, expected ({n},): "
-            "one squared norm per row of X (or leave it None)."
+            f"The length of x_squared_norms {tuple(norms.shape)} should be equal "
+            f"to the length of n_samples {n}: one squared norm per row of X "
+            "(or leave it None)."
         )
         raise ValueError(msg)
     norms = xp.astype(norms, X.dtype, copy=True)

@@ -45,6 +45,8 @@ from ._checks import (
 from ._elkan import _elkan
 from ._init import _check_random_state, _host_floats, _kmeans_plusplus
 from ._lloyd import _count, _Data, _lloyd
+from ._sparse import _weights, fit_sparse, is_scipy_sparse, query_sparse, sparse_assign
+from ._sparse import distances as sparse_distances
 
 
 class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type: ignore[misc]
@@ -123,11 +125,16 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         self.copy_x = copy_x
         self.algorithm = algorithm
 
+    # Runs of n_init="auto" for "random" and callable inits (scikit-learn's).
+    _default_n_init = 10
+    # scipy sparse X (CSR/CSC, on the host: ``_sparse``); not MiniBatchKMeans yet.
+    _sparse_input = True
+
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
         tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = self._sparse_input
         return tags
 
     def _check_params(self) -> int:
@@ -148,8 +155,18 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
                 f"got {self.init!r}."
             )
             raise ValueError(msg)
+        if self.algorithm == "elkan" and self.n_clusters == 1:
+            warnings.warn(
+                "algorithm='elkan' doesn't make sense for a single "
+                "cluster. Using 'lloyd' instead.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         if self.n_init == "auto":
-            return 10 if isinstance(self.init, str) and self.init == "random" else 1
+            # scikit-learn: 1 for k-means++ or an array, else the default.
+            plus = isinstance(self.init, str) and self.init == "k-means++"
+            self._n_init = 1 if plus or init_is_array else self._default_n_init
+            return self._n_init
         if not _is_int(self.n_init) or int(self.n_init) < 1:
             msg = f"n_init must be 'auto' or an integer >= 1, got {self.n_init!r}."
             raise ValueError(msg)
@@ -160,8 +177,10 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
                 RuntimeWarning,
                 stacklevel=3,
             )
+            self._n_init = 1
             return 1
-        return int(self.n_init)
+        self._n_init = int(self.n_init)
+        return self._n_init
 
     def _init_array(self, X: Any, edge: Edge) -> Any:
         """Return the explicit ``init`` array, checked, in ``X``'s dtype; else None.
@@ -177,10 +196,17 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         """Return initial centres as a new array of ``X``'s dtype, or raise."""
         xp = edge.xp
         k = self.n_clusters
-        if centers.ndim != 2 or tuple(centers.shape) != (k, X.shape[1]):
+        shape = tuple(centers.shape)
+        if centers.ndim != 2 or shape[0] != k:
             msg = (
-                f"The shape of the initial centers {tuple(centers.shape)} does not "
-                f"match the number of clusters {k} and features {X.shape[1]}."
+                f"The shape of the initial centers {shape} does not match the "
+                f"number of clusters {k}."
+            )
+            raise ValueError(msg)
+        if shape[1] != X.shape[1]:
+            msg = (
+                f"The shape of the initial centers {shape} does not match the "
+                f"number of features of the data {X.shape[1]}."
             )
             raise ValueError(msg)
         centers = xp.astype(centers, X.dtype, copy=True)  # never alias the user's
@@ -225,6 +251,8 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         -------
         self : KMeans
         """
+        if is_scipy_sparse(X):
+            return fit_sparse(self, X, sample_weight)  # type: ignore[no-any-return]
         n_init = self._check_params()
         edge, Xc = check_fit_input(self, X)
         xp = edge.xp
@@ -246,7 +274,8 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         # The mean feature variance is the mean squared norm of the centred
         # rows over the feature count (scikit-learn's scaling, without a pass).
         tol = float(xp.mean(norms)) / Xm.shape[1] * self.tol
-        run = _elkan if self.algorithm == "elkan" else _lloyd
+        elkan = self.algorithm == "elkan" and self.n_clusters > 1
+        run = _elkan if elkan else _lloyd
         best = None
         for _ in range(n_init):
             init = self._init_centers(Xm, norms, w, rs, xp, edge, given)
@@ -302,6 +331,8 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         labels : array of shape (n_samples,)
             In ``X``'s framework and device.
         """
+        if is_scipy_sparse(X):
+            return sparse_assign(*query_sparse(self, X))[0]
         edge, Xc = self._query(X)
         return edge.to_caller(nearest_center(Xc, self.cluster_centers_, edge.xp)[0])
 
@@ -321,6 +352,8 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         labels : array of shape (n_samples,)
         """
         self.fit(X, sample_weight=sample_weight)
+        if is_scipy_sparse(X):
+            return self.labels_
         edge, _ = Edge.of(X)
         return edge.to_caller(self.labels_)
 
@@ -339,6 +372,8 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         """
         from xplearn.metrics import _pairwise
 
+        if is_scipy_sparse(X):
+            return sparse_distances(*query_sparse(self, X))
         edge, Xc = self._query(X)
         return edge.to_caller(
             _pairwise(Xc, self.cluster_centers_, "euclidean", 2.0, edge.xp, same=False)
@@ -376,6 +411,10 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         -------
         score : float
         """
+        if is_scipy_sparse(X):
+            Xs, centers = query_sparse(self, X)
+            w = _weights(sample_weight, Xs.shape[0], Xs.dtype)
+            return -float((w * sparse_assign(Xs, centers)[1]).sum())
         edge, Xc = self._query(X)
         w = _check_sample_weight(sample_weight, edge, Xc.shape[0], Xc.dtype)
         # At the data's safe scale: the sum is representable in float64 even

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from types import ModuleType
 from typing import Any
 
@@ -76,6 +77,9 @@ class MiniBatchKMeans(KMeans):
     [1.0, 10.0]
     """
 
+    _default_n_init = 3
+    _sparse_input = False  # TODO(#12): sparse mini-batches
+
     def __init__(
         self,
         n_clusters: int = 8,
@@ -109,12 +113,6 @@ class MiniBatchKMeans(KMeans):
 
     def _check_params(self) -> int:
         n_init = super()._check_params()
-        if (
-            self.n_init == "auto"
-            and isinstance(self.init, str)
-            and self.init == "random"
-        ):
-            n_init = 3
         if not _is_int(self.batch_size) or int(self.batch_size) < 1:
             msg = f"batch_size must be an integer >= 1, got {self.batch_size!r}."
             raise ValueError(msg)
@@ -128,6 +126,12 @@ class MiniBatchKMeans(KMeans):
         batch = min(int(self.batch_size), n)
         init_size = self.init_size if self.init_size is not None else 3 * batch
         if init_size < self.n_clusters:
+            warnings.warn(
+                f"init_size={init_size} should be larger than n_clusters="
+                f"{self.n_clusters}. Setting it to min(3*n_clusters, n_samples)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             init_size = 3 * self.n_clusters
         return batch, min(int(init_size), n)
 

@@ -19,7 +19,9 @@ from xplearn._namespace import backend_name, device_of, is_lazy
 from xplearn._scaling import ldexp, scale_back, times_pow2
 from xplearn._validation import check_fit_input, check_n_features, check_query
 from xplearn.metrics import check_metric, pairwise_scaled, prepare_pair
+from xplearn.metrics._general import GeneralMetric, general_metric, general_pairwise
 
+from ._brute import general_search
 from ._search import search, search_lazy
 
 
@@ -106,6 +108,9 @@ def kneighbors(
     >>> dist.round(2)
     array([[0.1, 0.9]])
     """
+    general = general_metric(metric, kwds)
+    if general is not None:
+        return _kneighbors_general(X, Y, n_neighbors, general, return_distance)
     edge, Xc, Yc, name, p, out_dtype = prepare_pair(X, Y, metric, kwds)
     xp = edge.xp
     check_n_features(Xc, Yc.shape[1], "X", by="Y")
@@ -119,11 +124,71 @@ def kneighbors(
     return edge.to_caller((dist, ind) if return_distance else ind)
 
 
+def _kneighbors_general(
+    X: Any, Y: Any, n_neighbors: int, general: GeneralMetric, return_distance: bool
+) -> Any:
+    """:func:`kneighbors` for the metrics of :mod:`xplearn.metrics._general`."""
+    from xplearn._validation import check_array, result_dtype
+
+    edge, Xc = Edge.of(X)
+    xp = edge.xp
+    in_dtype = Xc.dtype
+    finite = _finite_only(general)
+    Xc = check_array(Xc, xp, ensure_finite=finite)
+    Yc = (
+        Xc
+        if Y is None
+        else check_array(
+            edge.follow(Y, "Y"), xp, name="Y", dtype=Xc.dtype, ensure_finite=finite
+        )
+    )
+    n_fit = Xc.shape[1] if general.name == "precomputed" else Yc.shape[0]
+    if general.name != "precomputed":
+        check_n_features(Xc, Yc.shape[1], "X", by="Y")
+    k = check_n_neighbors(n_neighbors, n_fit)
+    dist, ind = general_search(Xc, Yc, k, general, xp)
+    out = result_dtype(xp, in_dtype, Xc.dtype)
+    dist = xp.astype(dist, out) if dist.dtype != out else dist
+    return edge.to_caller((dist, ind) if return_distance else ind)
+
+
 # --------------------------------------------------------------------------
 # Estimators
 # --------------------------------------------------------------------------
 
+
+def _sklearn_kneighbors_mixin() -> Any:
+    """Return scikit-learn's marker class of k-neighbours estimators.
+
+    Code that asks ``issubclass(est, KNeighborsMixin)`` (scikit-learn's own
+    tests do) must see xplearn's k-neighbours estimators as such; they list
+    it last among their bases, so every method is still xplearn's.
+    """
+    try:
+        from sklearn.neighbors._base import KNeighborsMixin
+    except ImportError:  # pragma: no cover - a scikit-learn that moved it
+        return type("KNeighborsMixin", (), {})
+    return KNeighborsMixin
+
+
+SklearnKNeighborsMixin: Any = _sklearn_kneighbors_mixin()
+
+
 _TREES = ("ball_tree", "kd_tree")
+_ALGORITHMS = frozenset({"auto", "brute", *_TREES})
+# The string metrics scikit-learn's trees take: a tree algorithm with another
+# is refused as scikit-learn refuses it, though xplearn would compute it.
+_KD_METRICS = frozenset(
+    {"chebyshev", "cityblock", "euclidean", "infinity", "l1", "l2", "manhattan"}
+    | {"minkowski", "p"}
+)
+_TREE_METRICS = {
+    "kd_tree": _KD_METRICS,
+    "ball_tree": _KD_METRICS
+    | {"braycurtis", "canberra", "dice", "hamming", "haversine", "jaccard"}
+    | {"mahalanobis", "rogerstanimoto", "russellrao", "seuclidean"}
+    | {"sokalmichener", "sokalsneath"},
+}
 
 
 class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
@@ -160,30 +225,86 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
     # -- validation ---------------------------------------------------------
 
     def _metric(self) -> tuple[str, float]:
-        if self.algorithm in _TREES:
+        """Check ``algorithm``, ``leaf_size`` and the metric; canonical (name, p).
+
+        Every algorithm is computed by exact brute force: a tree would find
+        the same neighbours, so ``"ball_tree"`` and ``"kd_tree"`` are accepted
+        and refused only where scikit-learn's trees refuse (0 < p < 1).
+        """
+        import warnings
+
+        if self.algorithm not in _ALGORITHMS:
             msg = (
-                f"algorithm={self.algorithm!r} is not supported: xplearn searches "
-                "exactly by brute force on any backend. Use algorithm='auto' or "
-                "'brute' (the results are the same exact neighbours)."
+                f"The 'algorithm' parameter of {type(self).__name__} must be a str "
+                f"among {sorted(_ALGORITHMS)}. Got {self.algorithm!r} instead."
             )
             raise ValueError(msg)
-        if self.algorithm not in ("auto", "brute"):
-            msg = f"algorithm must be 'auto' or 'brute', got {self.algorithm!r}."
+        leaf: object = self.leaf_size
+        if isinstance(leaf, bool) or not isinstance(leaf, numbers.Integral) or leaf < 1:
+            msg = (
+                f"The 'leaf_size' parameter of {type(self).__name__} must be an int "
+                f"in the range [1, inf). Got {self.leaf_size!r} instead."
+            )
+            raise ValueError(msg)
+        trees = _TREE_METRICS.get(self.algorithm)
+        named = isinstance(self.metric, str)
+        if trees is not None and named and self.metric not in trees:
+            msg = (
+                f"Metric '{self.metric}' not valid for algorithm "
+                f"'{self.algorithm}': use algorithm='brute' or 'auto'."
+            )
             raise ValueError(msg)
         params = dict(self.metric_params or {})
-        p = params.pop("p", self.p)
-        if params:
-            msg = f"Unsupported metric_params {sorted(params)}; only p is accepted."
-            raise ValueError(msg)
-        return check_metric(self.metric, p if self.metric == "minkowski" else None)
+        p = self.p
+        if "p" in params:
+            if self.p is not None:  # scikit-learn warns even for the default
+                warnings.warn(
+                    "Parameter p is found in metric_params. The corresponding "
+                    "parameter from __init__ is ignored.",
+                    SyntaxWarning,
+                    stacklevel=3,
+                )
+            p = params.pop("p")
+        minkowski = self.metric in ("minkowski", "p")
+        self._general_metric = general_metric(
+            self.metric, {**params, "p": p} if minkowski else params
+        )
+        if self._general_metric is not None:
+            return self._general_metric.name, 2.0
+        if self.metric == "minkowski" and isinstance(p, int | float) and 0 < p < 1:
+            if self.algorithm in _TREES:
+                msg = (
+                    f'algorithm="{self.algorithm}" does not support 0 < p < 1 for '
+                    "the Minkowski metric. To resolve this problem either "
+                    'set p >= 1 or algorithm="brute".'
+                )
+                raise ValueError(msg)
+            warnings.warn(
+                "Mind that for 0 < p < 1, Minkowski metrics are not distance "
+                "metrics. Continuing the execution with `algorithm='brute'`.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return check_metric(self.metric, p if minkowski else None)
 
     def _fit_state(self, X: Any) -> tuple[Edge, Any]:
         name, p = self._metric()
-        edge, Xc = check_fit_input(self, X)
+        general = self._general_metric
+        edge, Xc = check_fit_input(
+            self, fitted_data(X), ensure_finite=_finite_only(general)
+        )
+        if general is not None and general.name == "precomputed":
+            check_precomputed(Xc, edge.xp)
         self._fit_X = Xc
         self.n_samples_fit_ = int(Xc.shape[0])
         self.effective_metric_ = name
         self.effective_metric_params_ = {"p": p} if name == "minkowski" else {}
+        if general is not None:
+            self.effective_metric_ = self.metric
+            self.effective_metric_params_ = dict(general.params)
+        # What scikit-learn's auto would pick may be a tree; xplearn always
+        # searches by brute force (the same exact neighbours).
+        self._fit_method = "brute"
         k: object = self.n_neighbors
         if isinstance(k, numbers.Integral) and int(k) < 1:
             msg = f"Expected n_neighbors > 0. Got {self.n_neighbors}"
@@ -195,8 +316,21 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "_fit_X")
-        edge, Xc = check_query(self, X, self._fit_X)
+        general = self._general_metric
+        edge, Xc = check_query(
+            self, X, self._fit_X, ensure_finite=_finite_only(general)
+        )
+        if general is not None and general.name == "precomputed":
+            check_precomputed(Xc, edge.xp)
         return edge, Xc
+
+    def _find(self, Xc: Any, k: int, xp: Any) -> tuple[Any, Any]:
+        """Return the ``k`` nearest fitted rows of each row of ``Xc``: (dist, ind)."""
+        general = self._general_metric
+        if general is not None:
+            return general_search(Xc, self._fit_X, k, general, xp)
+        name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
+        return search(Xc, self._fit_X, k, name, p, xp)
 
     # -- neighbours ----------------------------------------------------------
 
@@ -204,18 +338,18 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         self, Xc: Any, k: int, xp: Any, *, exclude_self: bool
     ) -> tuple[Any, Any]:
         """(dist, ind) in the compute namespace; ``exclude_self`` for X=None."""
-        name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
         if not exclude_self:
-            return search(Xc, self._fit_X, k, name, p, xp)
-        dist, ind = search(Xc, self._fit_X, k + 1, name, p, xp)
-        # Drop each sample itself; with duplicates at distance 0 it may not be
-        # first: drop the last column instead where it is absent (scikit-learn).
+            return self._find(Xc, k, xp)
+        dist, ind = self._find(Xc, k + 1, xp)
+        # Drop each sample itself; with more duplicates at distance 0 than
+        # neighbours it may be missing: drop the first column there instead
+        # (scikit-learn's rule, so the answers are the same).
         n = ind.shape[0]
         rows = xp.reshape(xp.arange(n, dtype=ind.dtype, device=device_of(ind)), (n, 1))
         keep = ind != rows
         absent = xp.all(keep, axis=1, keepdims=True)
-        last = xp.reshape(xp.arange(k + 1, device=device_of(ind)) == k, (1, k + 1))
-        keep = xp.where(absent, ~last, keep)
+        first = xp.reshape(xp.arange(k + 1, device=device_of(ind)) == 0, (1, k + 1))
+        keep = xp.where(absent, ~first, keep)
         return (
             xp.reshape(dist[keep], (n, k)),
             xp.reshape(ind[keep], (n, k)),
@@ -261,6 +395,25 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         dist, ind = result
         return edge.to_caller((dist, ind) if return_distance else ind)
 
+    def _loo_or_query(self, X: Any) -> tuple[Edge, Any, Any, Any]:
+        """(edge, Xc, dist, ind) of the query ``X``; None: leave-one-out.
+
+        ``X=None`` is scikit-learn's leave-one-out: the training points, each
+        without itself among its neighbours.
+        """
+        if X is None:
+            from sklearn.utils.validation import check_is_fitted
+
+            check_is_fitted(self, "_fit_X")
+            edge, Xc = Edge.of(self._fit_X)
+            k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_ - 1)
+            dist, ind = self._search(Xc, k, edge.xp, exclude_self=True)
+        else:
+            edge, Xc = self._query(X)
+            k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_)
+            dist, ind = self._search(Xc, k, edge.xp, exclude_self=False)
+        return edge, Xc, dist, ind
+
     def kneighbors_graph(
         self, X: Any = None, n_neighbors: int | None = None, mode: str = "connectivity"
     ) -> Any:
@@ -283,9 +436,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         -------
         graph : sparse matrix of shape (n_queries, n_samples_fit)
         """
-        if mode not in ("connectivity", "distance"):
-            msg = f'mode must be "connectivity" or "distance", got {mode!r}.'
-            raise ValueError(msg)
+        _check_mode(mode)
         dist, ind = self.kneighbors(X, n_neighbors, return_distance=True)
         return _csr(dist, ind, self.n_samples_fit_, mode)
 
@@ -321,6 +472,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
 
         from xplearn._convert import to_numpy
 
+        if sort_results and not return_distance:
+            msg = "return_distance must be True if sort_results is True."
+            raise ValueError(msg)
         r = self.radius if radius is None else radius
         if X is None:
             from sklearn.utils.validation import check_is_fitted
@@ -331,9 +485,14 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             edge, Xc = self._query(X)
         xp = edge.xp
         name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
-        # Distances of the data at its safe power-of-two scale 2**-e, compared
-        # with the radius at the same scale: nothing overflows on the way.
-        D, e = pairwise_scaled(Xc, self._fit_X, name, p, xp, same=False)
+        general = self._general_metric
+        if general is not None:
+            name = general.name
+            D, e = _general_distances(Xc, self._fit_X, general, xp), 0
+        else:
+            # Distances of the data at its safe power-of-two scale 2**-e,
+            # compared with the radius at that scale: nothing overflows.
+            D, e = pairwise_scaled(Xc, self._fit_X, name, p, xp, same=False)
         D, r_s = to_numpy(D), ldexp(float(r), -e * _RADIUS_POWER.get(name, 1))
         # A radius past the dtype's largest float holds every finite distance.
         inside = np.less_equal(D, min(r_s, float(np.finfo(D.dtype).max)))
@@ -341,6 +500,13 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             # The expansion's rounding must not move points across the radius.
             X_h, Y_h = to_numpy(Xc), to_numpy(self._fit_X)
             D = _exact_near_radius(X_h, Y_h, D, inside, r_s, e)
+        exact_order = sort_results and name in ("euclidean", "sqeuclidean")
+        if exact_order:
+            # Sorted results are ordered by exact distances (ties to the
+            # lower index): the expansion's rounding would order equal
+            # distances by their rounding errors.
+            Xs = times_pow2(to_numpy(Xc).astype(np.float64), -e, np)
+            Ys = times_pow2(to_numpy(self._fit_X).astype(np.float64), -e, np)
         D = scale_back(D, e, name, np)
         dists, inds = [], []
         for i in range(D.shape[0]):
@@ -349,6 +515,10 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             if X is None:
                 idx = idx[idx != i]
             d = row[idx]
+            if exact_order and len(idx):
+                sq = ((Ys[idx] - Xs[i]) ** 2).sum(axis=1)
+                sq = sq if name == "sqeuclidean" else np.sqrt(sq)
+                d = scale_back(sq.astype(D.dtype), e, name, np)
             if sort_results:
                 order = np.lexsort((idx, d))
                 idx, d = idx[order], d[order]
@@ -396,9 +566,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
 
         from xplearn._convert import to_numpy
 
-        if mode not in ("connectivity", "distance"):
-            msg = f'mode must be "connectivity" or "distance", got {mode!r}.'
-            raise ValueError(msg)
+        _check_mode(mode)
         dist, ind = self.radius_neighbors(
             X, radius, return_distance=True, sort_results=sort_results
         )
@@ -412,6 +580,54 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         return sp.csr_matrix(
             (data, cols, indptr), shape=(len(rows), self.n_samples_fit_)
         )
+
+
+def fitted_data(X: Any) -> Any:
+    """Return the data behind a fitted neighbours estimator or tree, else ``X``.
+
+    scikit-learn's ``fit`` takes a fitted ``NearestNeighbors`` (its own or
+    xplearn's), ``BallTree`` or ``KDTree`` in place of ``X`` and reuses its
+    data; xplearn searches that data by brute force.
+    """
+    if isinstance(X, _NeighborsBase):
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(X, "_fit_X")
+        return X._fit_X
+    module = type(X).__module__
+    if module.startswith("sklearn.neighbors"):
+        if hasattr(X, "get_arrays"):  # BallTree, KDTree
+            return X.get_arrays()[0]
+        if hasattr(X, "_fit_X"):  # scikit-learn's fitted neighbours estimators
+            return X._fit_X
+    return X
+
+
+def _check_mode(mode: Any) -> None:
+    """Raise ``ValueError`` for a graph mode other than the two valid ones."""
+    if mode not in ("connectivity", "distance"):
+        msg = (
+            'Unsupported mode, must be one of "connectivity", or "distance" but '
+            f'got "{mode}" instead'
+        )
+        raise ValueError(msg)
+
+
+def _finite_only(general: GeneralMetric | None) -> bool:
+    """Whether the metric needs finite data (nan_euclidean takes NaN)."""
+    return general is None or general.name != "nan_euclidean"
+
+
+def check_precomputed(D: Any, xp: Any) -> None:
+    """Raise ``ValueError`` if a precomputed distance matrix has negative values."""
+    if bool(xp.any(D < 0)):
+        msg = "Negative values in data passed to precomputed distance matrix."
+        raise ValueError(msg)
+
+
+def _general_distances(X: Any, Y: Any, general: GeneralMetric, xp: Any) -> Any:
+    """Distances of ``X`` to ``Y`` for a general or precomputed metric."""
+    return X if general.name == "precomputed" else general_pairwise(X, Y, general, xp)
 
 
 # How a radius scales with the data: squared distances twice, cosine not.

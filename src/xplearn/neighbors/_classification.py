@@ -11,14 +11,18 @@ from xplearn._dispatch import Edge
 from xplearn._namespace import backend_name, device_of
 
 from ._base import (
+    SklearnKNeighborsMixin,
     _check_weights,
     _host_score,
     _SupervisedNeighbors,
-    check_n_neighbors,
 )
 
 
-class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: ignore[misc]
+class KNeighborsClassifier(
+    ClassifierMixin,  # type: ignore[misc]
+    _SupervisedNeighbors,
+    SklearnKNeighborsMixin,  # type: ignore[misc]
+):
     """k-nearest-neighbours vote on any backend (scikit-learn's API).
 
     Parameters
@@ -27,10 +31,12 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: igno
         Neighbours that vote.
     weights : {"uniform", "distance"} or callable, default="uniform"
         Vote weights; a callable gets the distances (compute namespace).
-    algorithm : {"auto", "brute"}, default="auto"
-        Both mean exact search; tree algorithms raise ``ValueError``.
+    algorithm : {"auto", "ball_tree", "kd_tree", "brute"}, default="auto"
+        Accepted for compatibility: xplearn computes every one by exact
+        brute force on every backend, which finds the neighbours a tree
+        would (``_fit_method`` is ``"brute"``).
     leaf_size : int, default=30
-        Unused, for compatibility.
+        Checked as scikit-learn does (>= 1), otherwise unused: no tree is built.
     p : float, default=2
         Minkowski power.
     metric : str, default="minkowski"
@@ -91,11 +97,17 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: igno
     def _votes(self, X: Any) -> tuple[Edge, list[Any]]:
         from xplearn._labels import class_votes, neighbor_weights
 
-        edge, Xc = self._query(X)
-        k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_)
+        edge, _, dist, ind = self._loo_or_query(X)
         xp = edge.xp
-        dist, ind = self._search(Xc, k, xp, exclude_self=False)
         w = neighbor_weights(dist, self.weights, xp)
+        zero = w is not None and bool(xp.any(xp.sum(w, axis=1) == 0))
+        if zero and callable(self.weights):
+            msg = (
+                "All neighbors of some sample is getting zero weights. "
+                "Please modify 'weights' to avoid this case if you are "
+                "using a user-defined function."
+            )
+            raise ValueError(msg)
         classes = self.classes_ if self.outputs_2d_ else [self.classes_]
         codes = to_namespace(self._y, xp, device=device_of(ind))
         votes = [
@@ -109,8 +121,9 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: igno
 
         Parameters
         ----------
-        X : array of shape (n_queries, n_features)
-            Any supported framework.
+        X : array of shape (n_queries, n_features) or None
+            Any supported framework.  None: leave-one-out predictions of the
+            training points (each without itself), as scikit-learn.
 
         Returns
         -------
@@ -144,8 +157,8 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: igno
 
         Parameters
         ----------
-        X : array of shape (n_queries, n_features)
-            Any supported framework.
+        X : array of shape (n_queries, n_features) or None
+            Any supported framework; None: leave-one-out on the training set.
 
         Returns
         -------
@@ -165,8 +178,8 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedNeighbors):  # type: igno
 
         Parameters
         ----------
-        X : array of shape (n_queries, n_features)
-            Any supported framework.
+        X : array of shape (n_queries, n_features) or None
+            Any supported framework; None: leave-one-out on the training set.
         y : array-like of shape (n_queries,) or (n_queries, n_outputs)
             True labels.
         sample_weight : array-like of shape (n_queries,), optional

@@ -11,14 +11,18 @@ from xplearn._dispatch import Edge
 from xplearn._namespace import device_of
 
 from ._base import (
+    SklearnKNeighborsMixin,
     _check_weights,
     _host_score,
     _SupervisedNeighbors,
-    check_n_neighbors,
 )
 
 
-class KNeighborsRegressor(RegressorMixin, _SupervisedNeighbors):  # type: ignore[misc]
+class KNeighborsRegressor(
+    RegressorMixin,  # type: ignore[misc]
+    _SupervisedNeighbors,
+    SklearnKNeighborsMixin,  # type: ignore[misc]
+):
     """k-nearest-neighbours regression on any backend (scikit-learn's API).
 
     Parameters
@@ -27,10 +31,12 @@ class KNeighborsRegressor(RegressorMixin, _SupervisedNeighbors):  # type: ignore
         Neighbours averaged.
     weights : {"uniform", "distance"} or callable, default="uniform"
         Averaging weights; a callable gets the distances (compute namespace).
-    algorithm : {"auto", "brute"}, default="auto"
-        Both mean exact search; tree algorithms raise ``ValueError``.
+    algorithm : {"auto", "ball_tree", "kd_tree", "brute"}, default="auto"
+        Accepted for compatibility: xplearn computes every one by exact
+        brute force on every backend, which finds the neighbours a tree
+        would (``_fit_method`` is ``"brute"``).
     leaf_size : int, default=30
-        Unused, for compatibility.
+        Checked as scikit-learn does (>= 1), otherwise unused: no tree is built.
     p : float, default=2
         Minkowski power.
     metric : str, default="minkowski"
@@ -82,8 +88,9 @@ class KNeighborsRegressor(RegressorMixin, _SupervisedNeighbors):  # type: ignore
 
         Parameters
         ----------
-        X : array of shape (n_queries, n_features)
-            Any supported framework.
+        X : array of shape (n_queries, n_features) or None
+            Any supported framework; None: leave-one-out predictions of the
+            training points (each without itself), as scikit-learn.
 
         Returns
         -------
@@ -92,10 +99,9 @@ class KNeighborsRegressor(RegressorMixin, _SupervisedNeighbors):  # type: ignore
         """
         from xplearn._labels import neighbor_weights
 
-        edge, Xc = self._query(X)
-        k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_)
+        edge, _, dist, ind = self._loo_or_query(X)
         xp = edge.xp
-        dist, ind = self._search(Xc, k, xp, exclude_self=False)
+        k = ind.shape[1]
         Y = to_namespace(self._y, xp, device=device_of(ind))
         n, n_out = ind.shape[0], Y.shape[1]
         neigh = xp.reshape(xp.take(Y, xp.reshape(ind, (-1,)), axis=0), (n, k, n_out))
@@ -112,8 +118,8 @@ class KNeighborsRegressor(RegressorMixin, _SupervisedNeighbors):  # type: ignore
 
         Parameters
         ----------
-        X : array of shape (n_queries, n_features)
-            Any supported framework.
+        X : array of shape (n_queries, n_features) or None
+            Any supported framework; None: leave-one-out on the training set.
         y : array-like of shape (n_queries,) or (n_queries, n_outputs)
             True targets.
         sample_weight : array-like of shape (n_queries,), optional

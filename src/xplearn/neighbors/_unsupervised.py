@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from ._base import (
+    SklearnKNeighborsMixin,
     _NeighborsBase,
 )
 
 
-class NearestNeighbors(_NeighborsBase):
+class NearestNeighbors(_NeighborsBase, SklearnKNeighborsMixin):  # type: ignore[misc]
     """Unsupervised nearest neighbours on any backend (scikit-learn's API).
 
     Exact (brute-force) search in the framework and on the device of the fit
@@ -21,10 +22,12 @@ class NearestNeighbors(_NeighborsBase):
         Neighbours for :meth:`kneighbors`.
     radius : float, default=1.0
         Range for :meth:`radius_neighbors`.
-    algorithm : {"auto", "brute"}, default="auto"
-        Both mean exact search; tree algorithms raise ``ValueError``.
+    algorithm : {"auto", "ball_tree", "kd_tree", "brute"}, default="auto"
+        Accepted for compatibility: xplearn computes every one by exact
+        brute force on every backend, which finds the neighbours a tree
+        would (``_fit_method`` is ``"brute"``).
     leaf_size : int, default=30
-        Accepted for compatibility; unused.
+        Checked as scikit-learn does (>= 1), otherwise unused: no tree is built.
     metric : str, default="minkowski"
         Any metric of :func:`xplearn.metrics.pairwise_distances`.
     p : float, default=2

@@ -12,17 +12,23 @@ import math
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from ._dispatch import Edge
-from ._namespace import is_lazy, namespace_name
-from ._primitives import sq_row_norms, working_memory_bytes
-from ._scaling import scale_back, scale_exponent, times_pow2
-from ._validation import check_array, check_n_features, result_dtype
+from xplearn._dispatch import Edge
+from xplearn._namespace import is_lazy, namespace_name
+from xplearn._primitives import sq_row_norms, working_memory_bytes
+from xplearn._scaling import scale_back, scale_exponent, times_pow2
+from xplearn._validation import check_array, check_n_features, result_dtype
 
 EUCLIDEAN = frozenset({"euclidean", "l2", "sqeuclidean"})
-_ALIASES = {"l2": "euclidean", "l1": "manhattan", "cityblock": "manhattan"}
+_ALIASES = {
+    "l2": "euclidean",
+    "l1": "manhattan",
+    "cityblock": "manhattan",
+    "infinity": "chebyshev",  # scikit-learn's tree names
+    "p": "minkowski",
+}
 METRICS = frozenset(
     {"euclidean", "l2", "sqeuclidean", "cosine", "manhattan", "cityblock", "l1"}
-    | {"chebyshev", "minkowski"}
+    | {"chebyshev", "infinity", "minkowski", "p"}
 )
 
 
@@ -38,8 +44,8 @@ def check_metric(metric: Any, p: Any = None) -> tuple[str, float]:
     if name != "minkowski":
         return name, 2.0
     p = 2.0 if p is None else p
-    if isinstance(p, bool) or not isinstance(p, int | float) or not p >= 1:
-        msg = f"Minkowski p must be a number >= 1 (or inf), got p={p!r}."
+    if isinstance(p, bool) or not isinstance(p, int | float) or not p > 0:
+        msg = f"Minkowski p must be a number > 0 (or inf), got p={p!r}."
         raise ValueError(msg)
     if p == 1:
         return "manhattan", 1.0
@@ -65,8 +71,8 @@ class _EuclideanPairs:
     """
 
     def __init__(self, Y: Any, xp: ModuleType) -> None:
-        from ._validation import float_dtypes
-        from .neighbors._search import rounding_bound
+        from xplearn._validation import float_dtypes
+        from xplearn.neighbors._search import rounding_bound
 
         self.xp, self.Y = xp, Y
         self.wide = float_dtypes(xp, _device(Y))[0]
@@ -194,7 +200,7 @@ def itemsize(X: Any, xp: ModuleType) -> int:
 
 
 def _device(X: Any) -> Any:
-    from ._namespace import device_of
+    from xplearn._namespace import device_of
 
     return device_of(X)
 
@@ -300,12 +306,21 @@ def pairwise_distances(
         numpy, torch, jax, cupy, dask, array-api-strict or TensorFlow.
     Y : array of shape (n_samples_Y, n_features), optional
         Defaults to ``X``, in which case the diagonal is exactly 0.
-    metric : str, default="euclidean"
+    metric : str, callable or DistanceMetric, default="euclidean"
         ``"euclidean"`` (``"l2"``), ``"sqeuclidean"``, ``"cosine"``,
         ``"manhattan"`` (``"cityblock"``, ``"l1"``), ``"chebyshev"`` or
-        ``"minkowski"``.
+        ``"minkowski"`` by the fast kernels; scipy's ``"braycurtis"``,
+        ``"canberra"``, ``"correlation"``, ``"hamming"``, ``"jaccard"``,
+        ``"dice"``, ``"rogerstanimoto"``, ``"russellrao"``,
+        ``"sokalsneath"``, ``"sokalmichener"``, ``"yule"``,
+        ``"seuclidean"``, ``"mahalanobis"``, ``"haversine"``,
+        ``"nan_euclidean"`` in ``X``'s namespace too; a callable or a
+        scikit-learn ``DistanceMetric`` (numpy rows, on the host);
+        ``"precomputed"`` (``X`` is returned, checked).
     **kwds
-        ``p`` for ``"minkowski"`` (default 2).
+        ``p`` for ``"minkowski"`` (default 2; ``0 < p``), ``w`` weights,
+        ``V`` for ``"seuclidean"``, ``VI`` for ``"mahalanobis"``, or the
+        callable's keyword arguments.
 
     Returns
     -------
@@ -326,6 +341,11 @@ def pairwise_distances(
     array([[0., 5.],
            [5., 0.]])
     """
+    from ._general import general_metric, pairwise_general
+
+    general = general_metric(metric, kwds)
+    if general is not None:
+        return pairwise_general(X, Y, general)
     edge, Xc, Yc, name, p, out_dtype = prepare_pair(X, Y, metric, kwds)
     xp = edge.xp
     check_n_features(Yc, Xc.shape[1], "Y", by="X")
@@ -345,7 +365,7 @@ def _pairwise_lazy(
     import array_api_compat.numpy as np_xp
     import numpy as np
 
-    from ._convert import to_numpy
+    from xplearn._convert import to_numpy
 
     Yn = to_numpy(Y)  # Y is needed whole by every block; X stays distributed.
     Xr = X.rechunk({1: -1})

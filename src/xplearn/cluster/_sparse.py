@@ -1,0 +1,281 @@
+"""KMeans on scipy sparse matrices (CSR/CSC), a tile of rows at a time.
+
+scikit-learn clusters sparse data (TF-IDF text) with the same Lloyd
+iterations as dense data, without centring it.  Here the E-step is
+``‖x‖² − 2 X_tile·Cᵀ + ‖c‖²`` (a sparse × dense product per tile of rows, so
+only a tile of distances is ever dense), the M-step one sparse product
+``onehot(labels)ᵀ · diag(w) · X``.  Everything stays on the host: scipy's
+sparse matrices are numpy's.  ``algorithm="elkan"`` runs the same Lloyd
+iterations (the same labels, centres and ``n_iter_``).  k-means++ draws the
+same random numbers as the dense seeding, so a seed picks the same rows of
+a matrix whether it is sparse or dense.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any
+
+from ._lloyd import _converged
+
+_TILE_ELEMENTS = 2**22  # distances per tile of rows (32 MiB of float64)
+
+
+def is_scipy_sparse(X: Any) -> bool:
+    """Whether ``X`` is a scipy sparse matrix or array (without importing scipy)."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and bool(sparse.issparse(X))
+
+
+def check_sparse(X: Any, dtype: Any = None) -> Any:
+    """``X`` as CSR of a floating dtype (float32 kept), checked finite and non-empty."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    if X.ndim != 2:  # pragma: no cover - scipy sparse is 2-D
+        msg = f"Found array with dim {X.ndim}. Expected 2D sparse matrix."
+        raise ValueError(msg)
+    if dtype is None:
+        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+    X = sp.csr_matrix(X, dtype=dtype)
+    n, d = X.shape
+    if n < 1 or d < 1:
+        msg = f"Found array with {n} sample(s) and {d} feature(s) (shape={X.shape})."
+        raise ValueError(msg)
+    if not np.isfinite(X.data).all():
+        msg = "Input X contains NaN or infinity. Remove or impute those entries."
+        raise ValueError(msg)
+    X.sum_duplicates()
+    return X
+
+
+def sq_norms(X: Any) -> Any:
+    """Squared row norms of a CSR matrix, as a dense vector."""
+    import numpy as np
+
+    return np.asarray(X.multiply(X).sum(axis=1), dtype=X.dtype).ravel()
+
+
+def assign(X: Any, xnorms: Any, centers: Any) -> tuple[Any, Any]:
+    """Nearest centre of each row and the squared distance to it, tile by tile."""
+    import numpy as np
+
+    n, k = X.shape[0], centers.shape[0]
+    cnorms = (centers * centers).sum(axis=1)
+    rows = max(1, _TILE_ELEMENTS // max(k, 1))
+    labels = np.empty(n, dtype=np.int64)
+    dist = np.empty(n, dtype=centers.dtype)
+    for a in range(0, n, rows):
+        b = min(a + rows, n)
+        D = np.asarray(X[a:b] @ centers.T)
+        D *= -2.0
+        D += xnorms[a:b, None]
+        D += cnorms[None, :]
+        lab = np.argmin(D, axis=1)
+        labels[a:b] = lab
+        dist[a:b] = np.maximum(D[np.arange(b - a), lab], 0.0)
+    return labels, dist
+
+
+def distances(X: Any, centers: Any) -> Any:
+    """Euclidean distances of every row to every centre (n × k, dense)."""
+    import numpy as np
+
+    D = np.asarray(X @ centers.T) * -2.0
+    D += sq_norms(X)[:, None]
+    D += (centers * centers).sum(axis=1)[None, :]
+    return np.sqrt(np.maximum(D, 0.0))
+
+
+def tolerance(X: Any, tol: float) -> float:
+    """``tol`` times the mean feature variance of ``X`` (scikit-learn's)."""
+    from sklearn.utils.sparsefuncs import mean_variance_axis
+
+    return float(mean_variance_axis(X, axis=0)[1].mean()) * tol
+
+
+def kmeans_plusplus_sparse(
+    X: Any, k: int, xnorms: Any, w: Any, rs: Any, n_local_trials: int | None = None
+) -> Any:
+    """Greedy k-means++ on a CSR matrix: the dense seeding's draws, row indices."""
+    import numpy as np
+
+    n = X.shape[0]
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(k))
+    w64 = w.astype(np.float64)
+    first = int(rs.choice(n, p=w64 / w64.sum()))
+    indices = [first]
+
+    def sqdist(rows: Any) -> Any:
+        C = X[rows]
+        D = np.asarray((C @ X.T).todense()) * -2.0
+        D += sq_norms(C)[:, None]
+        D += xnorms[None, :]
+        return np.maximum(D, 0.0)
+
+    closest = sqdist(np.asarray([first]))[0]
+    pot = float((closest * w).sum())
+    for _ in range(1, k):
+        rand_vals = rs.uniform(size=n_local_trials) * pot
+        cum = np.cumsum(closest.astype(np.float64) * w64)
+        cand = np.minimum(np.searchsorted(cum, rand_vals), n - 1)
+        D = np.minimum(closest[None, :], sqdist(cand))
+        pots = D.astype(np.float64) @ w64
+        best = int(np.argmin(pots))
+        pot = float(pots[best])
+        closest = D[best]
+        indices.append(int(cand[best]))
+    return np.asarray(indices)
+
+
+def _relocate(X: Any, w: Any, labels: Any, dist: Any, sums: Any, totals: Any) -> None:
+    """Move empty clusters to the farthest points (in place), as the dense path."""
+    import numpy as np
+
+    empty = np.flatnonzero(totals == 0)
+    if empty.size == 0 or dist.max() == 0:
+        return
+    far = np.argsort(dist, kind="stable")[::-1][: empty.size]
+    X_far = np.asarray(X[far].todense())
+    for new, i, x in zip(empty, far, X_far, strict=True):
+        old = labels[i]
+        sums[old] -= x * w[i]
+        sums[new] = x * w[i]
+        totals[new] = w[i]
+        totals[old] -= w[i]
+
+
+def lloyd_sparse(
+    X: Any, xnorms: Any, w: Any, centers: Any, max_iter: int, tol: float, verbose: int
+) -> tuple[Any, float, Any, int]:
+    """One Lloyd run on a CSR matrix: (labels, inertia, centers, n_iter)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    n, k = X.shape[0], centers.shape[0]
+    cols = np.arange(n)
+    labels_old = None
+    strict = False
+    i = 0
+    for i in range(max_iter):
+        labels, dist = assign(X, xnorms, centers)
+        onehot = sp.csr_matrix((w, (labels, cols)), shape=(k, n))
+        sums = np.asarray((onehot @ X).todense(), dtype=centers.dtype)
+        totals = np.bincount(labels, weights=w, minlength=k).astype(centers.dtype)
+        _relocate(X, w, labels, dist, sums, totals)
+        nonempty = totals > 0
+        safe = np.where(nonempty, totals, 1)[:, None]
+        new = np.where(nonempty[:, None], sums / safe, centers)
+        if verbose:
+            print(f"Iteration {i}, inertia {float((w * dist).sum())}.")
+        shift = float(((new - centers) ** 2).sum())
+        centers = new
+        strict = labels_old is not None and bool(np.array_equal(labels, labels_old))
+        if _converged(i, strict, shift, tol, verbose):
+            break
+        labels_old = labels
+    labels, dist = assign(X, xnorms, centers)
+    return labels, float((w * dist).sum()), centers, i + 1
+
+
+def _weights(sample_weight: Any, n: int, dtype: Any) -> Any:
+    import numpy as np
+
+    if sample_weight is None:
+        return np.ones(n, dtype=dtype)
+    w = np.asarray(sample_weight, dtype=dtype)
+    if w.ndim == 0:
+        return np.full(n, w, dtype=dtype)
+    if w.shape != (n,):
+        msg = f"sample_weight.shape == {w.shape}, expected {(n,)}!"
+        raise ValueError(msg)
+    if (w < 0).any() or not np.isfinite(w).all() or w.sum() == 0:
+        msg = "sample_weight must be finite, non-negative and not all zero."
+        raise ValueError(msg)
+    return w
+
+
+def fit_sparse(est: Any, X: Any, sample_weight: Any) -> Any:
+    """``KMeans.fit`` for a scipy sparse ``X``; fitted attributes are numpy."""
+    import numpy as np
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.utils.validation import validate_data
+
+    from xplearn._dispatch import Edge
+
+    from ._checks import _check_n_clusters, _same_clustering
+    from ._init import _check_random_state
+
+    n_init = est._check_params()
+    X = check_sparse(X)
+    validate_data(est, X, skip_check_array=True, reset=True)
+    n, k = X.shape[0], est.n_clusters
+    _check_n_clusters(k, n)
+    w = _weights(sample_weight, n, X.dtype)
+    edge = Edge.of(np.zeros((1, 1), dtype=X.dtype))[0]
+    given = None
+    if not isinstance(est.init, str) and not callable(est.init):
+        given = np.asarray(est._checked_centers(edge.follow(est.init, "init"), X, edge))
+    rs = _check_random_state(est.random_state)
+    xnorms = sq_norms(X)
+    tol = tolerance(X, est.tol)
+    best = None
+    for _ in range(n_init):
+        if given is not None:
+            init = given
+        elif isinstance(est.init, str) and est.init == "k-means++":
+            init = np.asarray(X[kmeans_plusplus_sparse(X, k, xnorms, w, rs)].todense())
+        elif isinstance(est.init, str):  # random
+            w64 = w.astype(np.float64)
+            seeds = rs.choice(n, size=k, replace=False, p=w64 / w64.sum())
+            init = np.asarray(X[seeds].todense())
+        else:
+            c = est.init(X, k, random_state=rs)
+            c = c.toarray() if is_scipy_sparse(c) else c
+            init = np.asarray(est._checked_centers(edge.follow(c, "init"), X, edge))
+        if est.verbose:
+            print("Initialization complete")
+        result = lloyd_sparse(
+            X, xnorms, w, init.astype(X.dtype), est.max_iter, tol, est.verbose
+        )
+        if best is None or (
+            result[1] < best[1] and not _same_clustering(result[0], best[0], k)
+        ):
+            best = result
+    assert best is not None
+    labels, inertia, centers, n_iter = best
+    n_distinct = int((np.bincount(labels, minlength=k) > 0).sum())
+    if n_distinct < k:
+        warnings.warn(
+            f"Number of distinct clusters ({n_distinct}) found smaller than "
+            f"n_clusters ({k}). Possibly due to duplicate points in X.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    est.cluster_centers_ = centers
+    est.labels_ = labels
+    est.inertia_ = inertia
+    est.n_iter_ = n_iter
+    est._n_features_out = k
+    return est
+
+
+def query_sparse(est: Any, X: Any) -> Any:
+    """Check a sparse query against fitted centres: CSR in their dtype."""
+    import numpy as np
+    from sklearn.utils.validation import check_is_fitted, validate_data
+
+    from xplearn._convert import to_numpy
+
+    check_is_fitted(est, "cluster_centers_")
+    centers = np.asarray(to_numpy(est.cluster_centers_))
+    X = check_sparse(X, dtype=centers.dtype)
+    validate_data(est, X, skip_check_array=True, reset=False)
+    return X, centers
+
+
+def sparse_assign(X: Any, centers: Any) -> tuple[Any, Any]:
+    """Labels and squared distances of a checked CSR query to the centres."""
+    return assign(X, sq_norms(X), centers)
