@@ -1,7 +1,8 @@
 """Every install and every check of xplearn lives here.
 
-    nox                      # lint, typecheck, tests for each backend, tests_min
+    nox                      # lint, typecheck, tests for each backend, tests_min, docs
     nox -s "tests(torch)"    # one backend
+    nox -s docs              # the Sphinx site and its executed gallery, -W
     nox -s bench             # benchmarks against scikit-learn and FAISS (not a test)
     nox -s tests_gpu         # on a machine with a CUDA GPU and network
 
@@ -16,7 +17,7 @@ import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "tests", "tests_min"]
+nox.options.sessions = ["lint", "typecheck", "tests", "tests_min", "docs"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 TORCH = "torch==2.13.0"
@@ -64,7 +65,8 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session
-@nox.parametrize("backend", list(BACKENDS))
+# ids give the short names the README uses: nox -s "tests(torch)".
+@nox.parametrize("backend", list(BACKENDS), ids=list(BACKENDS))
 def tests(session: nox.Session, backend: str) -> None:
     """The test suite on one backend (numpy is the reference everywhere)."""
     extra, requested = BACKENDS[backend]
@@ -106,11 +108,26 @@ def tests_gpu(session: nox.Session) -> None:
     session.run("pytest", "--backends=numpy,torch,cupy", *session.posargs)
 
 
-@nox.session(default=False)
+@nox.session
 def docs(session: nox.Session) -> None:
-    """Build the Sphinx documentation, warnings as errors."""
-    session.install(*_groups("docs"), "-e", ".")
-    session.run("sphinx-build", "-W", "-b", "html", "docs", "docs/_build/html")
+    """Build the Sphinx site with its executed gallery, warnings as errors.
+
+    The gallery runs torch, TensorFlow and skorch examples, so they are
+    installed here (torch pinned to the CPU wheel, as everywhere).
+    ``nox -s docs -- -E`` passes options on to sphinx-build.
+    """
+    session.install(*_groups("docs"), TORCH, "tensorflow-cpu", "-e", ".")
+    session.run(
+        "sphinx-build",
+        "-W",
+        "--keep-going",
+        "-b",
+        "html",
+        *session.posargs,
+        "docs",
+        "docs/_build/html",
+        env={"TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
 
 
 @nox.session(default=False)
