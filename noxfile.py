@@ -22,12 +22,18 @@ nox.options.sessions = ["lint", "typecheck", "tests", "tests_min", "docs"]
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 TORCH = "torch==2.13.0"
 
+
+def _groups(*names: str) -> list[str]:
+    return [d for n in names for d in nox.project.dependency_groups(PYPROJECT, n)]
+
+
 # What each backend session installs besides xplearn and the test group, and
 # the --backends it runs (tensorflow also checks its zero-copy hand-off to torch).
 BACKENDS: dict[str, tuple[list[str], str]] = {
     "numpy": ([], "numpy"),
     "array_api_strict": (["array-api-strict"], "array_api_strict"),
-    "torch": ([TORCH], "torch"),
+    # the bench group lets test_bench run `xplearn bench --quick`
+    "torch": ([TORCH, *_groups("bench")], "torch"),
     "jax": (["jax"], "jax"),
     "dask": (["dask[array]"], "dask"),
     "tensorflow": (["tensorflow-cpu", TORCH], "tensorflow,torch"),
@@ -43,10 +49,6 @@ MINIMUM = [
     "pandas==2.2.2",
     TORCH,
 ]
-
-
-def _groups(*names: str) -> list[str]:
-    return [d for n in names for d in nox.project.dependency_groups(PYPROJECT, n)]
 
 
 @nox.session
@@ -128,6 +130,7 @@ def docs(session: nox.Session) -> None:
         "docs/_build/html",
         env={"TF_CPP_MIN_LOG_LEVEL": "3"},
     )
+    session.run("python", "docs/_generate.py", "docs/_build/html")  # the figures
 
 
 @nox.session(default=False)

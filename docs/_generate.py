@@ -27,3 +27,24 @@ def write_all(folder: Path = GENERATED) -> list[Path]:
     if not path.exists() or path.read_text() != text:  # keep Sphinx's cache warm
         path.write_text(text)
     return [path]
+
+
+def check_built(html: Path) -> list[str]:
+    """What is missing from a built site: gallery pages without their figures."""
+    problems = []
+    examples = sorted((HERE.parent / "examples").glob("plot_*.py"))
+    for script in examples:
+        page = html / "auto_examples" / f"{script.stem}.html"
+        if not page.exists():
+            problems.append(f"{page} was not built")
+        elif f"sphx_glr_{script.stem}_001.png" not in page.read_text():
+            problems.append(f"{page} has no figure")
+    return problems
+
+
+if __name__ == "__main__":
+    import sys
+
+    found = check_built(Path(sys.argv[1]))
+    print("\n".join(found) or "every gallery page has its figures")
+    sys.exit(1 if found else 0)

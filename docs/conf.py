@@ -32,7 +32,6 @@ exclude_patterns = ["_build", "_generated", "README.md"]
 templates_path = ["_templates"]
 
 autosummary_generate = True
-autodoc_default_options = {"inherited-members": False}
 numpydoc_show_class_members = False
 numpydoc_validation_checks: set[str] = set()
 myst_heading_anchors = 3
