@@ -6,8 +6,6 @@ import sys
 import numpy as np
 import pytest
 
-from xplearn._cli import demo, main
-
 
 def _requested(request) -> list[str]:
     from conftest import _KEY
@@ -42,49 +40,56 @@ def test_demo_quick_on_every_requested_backend(request, tmp_path) -> None:
         assert png.read_bytes().startswith(b"\x89PNG")
 
 
-_TASKS = demo.tasks
+# The planted faults run in a process of their own: a demo in the test
+# process changed the order of a later test's radius_neighbors results
+# (test_fuzz::test_radius_neighbors), an order-dependence not yet understood.
+_PLANT = """
+import sys
+
+tasks = demo.tasks
+demo.tasks = lambda *, quick: tasks(quick=quick)[:2]  # the digits jobs only
+real_reference, real_run_task = demo.reference, demo.run_task
+if sys.argv[1] == "disagree":
+    def reference(task):
+        ref = real_reference(task)
+        return (ref + 1) % 10 if task.kind == "knn" else ref  # all predictions wrong
+    demo.reference = reference
+else:
+    def run_task(task, put):
+        if getattr(put, "args", None):  # a framework's run, not the reference
+            raise RuntimeError("planted")
+        return real_run_task(task, put)
+    demo.run_task = run_task
+sys.exit(main(["demo", "--quick", "--no-plot", "--backends", "numpy"]))
+"""
 
 
-def _digits_only(*, quick: bool) -> list[demo.Task]:
-    return _TASKS(quick=quick)[:2]
-
-
-def test_demo_exits_1_on_a_planted_disagreement(monkeypatch, capsys) -> None:
-    real = demo.reference
-
-    def wrong(task: demo.Task):
-        ref = real(task)
-        if task.kind == "knn":
-            return (ref + 1) % 10  # every prediction now disagrees
-        return ref
-
-    monkeypatch.setattr(demo, "tasks", _digits_only)
-    monkeypatch.setattr(demo, "reference", wrong)
-    status = main(["demo", "--quick", "--no-plot", "--backends", "numpy"])
-    out = capsys.readouterr().out
-    assert status == 1
-    assert "DISAGREE 0.00% equal" in out
-    assert "disagree or failed" in out
-    assert "0 disagree" not in out
-
-
-def test_demo_exits_1_when_a_framework_fails(monkeypatch, capsys) -> None:
-    def broken(task, put):
-        raise RuntimeError("planted")
-
-    monkeypatch.setattr(demo, "tasks", _digits_only)
-    real = demo.run_task
-    monkeypatch.setattr(
-        demo,
-        "run_task",
-        lambda task, put: broken(task, put) if put.args else real(task, put),
+def _planted(fault: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _PLANT, fault],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    monkeypatch.setattr(demo, "reference", lambda task: real(task, np.asarray)[0])
-    assert main(["demo", "--quick", "--no-plot", "--backends", "numpy"]) == 1
-    assert "RuntimeError: planted" in capsys.readouterr().out
+
+
+def test_demo_exits_1_on_a_planted_disagreement() -> None:
+    out = _planted("disagree")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "DISAGREE 0.00% equal" in out.stdout
+    assert "disagree or failed" in out.stdout
+    assert "0 disagree" not in out.stdout
+
+
+def test_demo_exits_1_when_a_framework_fails() -> None:
+    out = _planted("fail")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "RuntimeError: planted" in out.stdout
 
 
 def test_kmeans_agreement_up_to_renumbering() -> None:
+    from xplearn._cli import demo
+
     labels = np.array([0, 0, 1, 1, 2])
     assert demo._matched(np.array([2, 2, 0, 0, 1]), labels) == 1.0
     assert demo._matched(np.array([2, 2, 0, 1, 1]), labels) == pytest.approx(0.8)
