@@ -45,6 +45,7 @@ def test_demo_quick_on_every_requested_backend(request, tmp_path) -> None:
 # (test_fuzz::test_radius_neighbors), an order-dependence not yet understood.
 _PLANT = """
 import sys
+from xplearn._cli import demo, main
 
 tasks = demo.tasks
 demo.tasks = lambda *, quick: tasks(quick=quick)[:2]  # the digits jobs only
