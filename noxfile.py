@@ -1,7 +1,9 @@
 """Every install and every check of xplearn lives here.
 
-    nox                      # lint, typecheck, tests for each backend, tests_min
+    nox                      # lint, typecheck, tests per backend, tests_min,
+                             # sklearn_suite, docs
     nox -s "tests(torch)"    # one backend
+    nox -s docs              # the Sphinx site and its executed gallery, -W
     nox -s bench             # benchmarks against scikit-learn and FAISS (not a test)
     nox -s tests_gpu         # on a machine with a CUDA GPU and network
     nox -s sklearn_suite     # scikit-learn's own neighbours and k-means tests
@@ -17,17 +19,30 @@ import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "tests", "tests_min", "sklearn_suite"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    "tests_min",
+    "sklearn_suite",
+    "docs",
+]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 TORCH = "torch==2.13.0"
+
+
+def _groups(*names: str) -> list[str]:
+    return [d for n in names for d in nox.project.dependency_groups(PYPROJECT, n)]
+
 
 # What each backend session installs besides xplearn and the test group, and
 # the --backends it runs (tensorflow also checks its zero-copy hand-off to torch).
 BACKENDS: dict[str, tuple[list[str], str]] = {
     "numpy": ([], "numpy"),
     "array_api_strict": (["array-api-strict"], "array_api_strict"),
-    "torch": ([TORCH], "torch"),
+    # the bench group lets test_bench run `xplearn bench --quick`
+    "torch": ([TORCH, *_groups("bench")], "torch"),
     "jax": (["jax"], "jax"),
     "dask": (["dask[array]"], "dask"),
     "tensorflow": (["tensorflow-cpu", TORCH], "tensorflow,torch"),
@@ -49,10 +64,6 @@ MINIMUM = [
 ]
 
 
-def _groups(*names: str) -> list[str]:
-    return [d for n in names for d in nox.project.dependency_groups(PYPROJECT, n)]
-
-
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff format --check and ruff check."""
@@ -69,7 +80,8 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session
-@nox.parametrize("backend", list(BACKENDS))
+# ids give the short names the README uses: nox -s "tests(torch)".
+@nox.parametrize("backend", list(BACKENDS), ids=list(BACKENDS))
 def tests(session: nox.Session, backend: str) -> None:
     """The test suite on one backend (numpy is the reference everywhere)."""
     extra, requested = BACKENDS[backend]
@@ -124,11 +136,27 @@ def tests_gpu(session: nox.Session) -> None:
     session.run("pytest", "--backends=numpy,torch,cupy", *session.posargs)
 
 
-@nox.session(default=False)
+@nox.session
 def docs(session: nox.Session) -> None:
-    """Build the Sphinx documentation, warnings as errors."""
-    session.install(*_groups("docs"), "-e", ".")
-    session.run("sphinx-build", "-W", "-b", "html", "docs", "docs/_build/html")
+    """Build the Sphinx site with its executed gallery, warnings as errors.
+
+    The gallery runs torch, TensorFlow and skorch examples, so they are
+    installed here (torch pinned to the CPU wheel, as everywhere).
+    ``nox -s docs -- -E`` passes options on to sphinx-build.
+    """
+    session.install(*_groups("docs"), TORCH, "tensorflow-cpu", "-e", ".")
+    session.run(
+        "sphinx-build",
+        "-W",
+        "--keep-going",
+        "-b",
+        "html",
+        *session.posargs,
+        "docs",
+        "docs/_build/html",
+        env={"TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    session.run("python", "docs/_generate.py", "docs/_build/html")  # the figures
 
 
 @nox.session(default=False)

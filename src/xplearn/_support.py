@@ -1,0 +1,187 @@
+"""What xplearn supports on each backend: the one table the CLI, docs and README show.
+
+``xplearn info`` prints from it, the documentation's support matrix is
+rendered from it at build time, and a test checks that the README's table is
+:func:`markdown_table` verbatim, so the three cannot drift apart.  Its rows
+follow :data:`xplearn._namespace.BACKENDS`, which a test checks too.
+
+Changing what a backend supports means changing a row here (and then running
+``python -c "import xplearn._support as s; print(s.markdown_table())"`` for
+the README).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True)
+class Support:
+    """One row of the support matrix."""
+
+    backend: str
+    """Name in :data:`xplearn._namespace.BACKENDS` (and ``--backends``)."""
+    label: str
+    """How the row is titled (TensorFlow has two rows)."""
+    distribution: str
+    """The package on PyPI."""
+    extra: str
+    """``pip install "xplearn[EXTRA]"`` installs it; empty where none does."""
+    computes_in: str
+    devices_tested: str
+    zero_copy: str
+    notes: str
+
+
+SUPPORT: Final = (
+    Support(
+        backend="numpy",
+        label="numpy",
+        distribution="numpy",
+        extra="",
+        computes_in="numpy",
+        devices_tested="CPU",
+        zero_copy="—",
+        notes=(
+            "read-only inputs tested (`numpy:readonly`); query tiles and KMeans' "
+            "fused E+M kernel on a host thread pool"
+        ),
+    ),
+    Support(
+        backend="array_api_strict",
+        label="array-api-strict",
+        distribution="array-api-strict",
+        extra="strict",
+        computes_in="array-api-strict",
+        devices_tested="`CPU_DEVICE`, `device1`, `no_float64`",
+        zero_copy="DLPack on CPU",
+        notes="catches device and indexing bugs without a GPU",
+    ),
+    Support(
+        backend="torch",
+        label="torch",
+        distribution="torch",
+        extra="torch",
+        computes_in="torch",
+        devices_tested="CPU (CUDA in `tests_gpu`)",
+        zero_copy="numpy ↔ torch, TF ↔ torch",
+        notes=(
+            "bfloat16 computes in float32; sparse tensors rejected; "
+            "`kneighbors_graph` gives torch sparse CSR"
+        ),
+    ),
+    Support(
+        backend="jax",
+        label="jax",
+        distribution="jax",
+        extra="jax",
+        computes_in="`jax.numpy`",
+        devices_tested="CPU",
+        zero_copy="DLPack",
+        notes=(
+            "float64 needs `jax_enable_x64`; eager only (no `jit` of the "
+            'estimators); `KMeans(algorithm="elkan")` runs Lloyd\'s iterations '
+            "(same answer: eager jax compiles each new shape); XLA flushes "
+            "subnormal numbers (below ~2.2e-308 in float64) to zero, so such "
+            "data reads as zeros"
+        ),
+    ),
+    Support(
+        backend="dask",
+        label="dask",
+        distribution="dask",
+        extra="dask",
+        computes_in="`dask.array`",
+        devices_tested="CPU",
+        zero_copy="— (lazy; numpy fallback copies)",
+        notes=(
+            "`kneighbors`/`pairwise_distances` run blockwise over query chunks; "
+            "the estimators gather the fit data on the host for now"
+        ),
+    ),
+    Support(
+        backend="tensorflow",
+        label="TensorFlow (eager)",
+        distribution="tensorflow",
+        extra="tensorflow",
+        computes_in=(
+            "torch if installed, else numpy (`config_context(tf_namespace=...)`)"
+        ),
+        devices_tested="CPU",
+        zero_copy="TF ↔ torch, TF → numpy (read-only view), numpy → TF",
+        notes=(
+            "`tf.Variable` read with `.value()`; bfloat16 via float32; strings "
+            "never sent by DLPack"
+        ),
+    ),
+    Support(
+        backend="tensorflow",
+        label="TensorFlow (symbolic, ragged, sparse)",
+        distribution="tensorflow",
+        extra="tensorflow",
+        computes_in="—",
+        devices_tested="—",
+        zero_copy="—",
+        notes="`TypeError` that says what to do",
+    ),
+    Support(
+        backend="cupy",
+        label="cupy",
+        distribution="cupy",
+        extra="",
+        computes_in="cupy",
+        devices_tested="CUDA (`tests_gpu`)",
+        zero_copy="DLPack",
+        notes="not tested in CI (no GPU)",
+    ),
+)
+"""Every row, in :data:`~xplearn._namespace.BACKENDS` order."""
+
+_HEADER: Final = (
+    "framework",
+    "detected",
+    "computes in",
+    "devices tested",
+    "zero-copy in / out",
+    "notes",
+)
+
+
+def _cells(row: Support) -> tuple[str, ...]:
+    return (
+        row.label,
+        "yes",  # every row's backend is in _namespace's detection table
+        row.computes_in,
+        row.devices_tested,
+        row.zero_copy,
+        row.notes,
+    )
+
+
+def markdown_table() -> str:
+    """Render the support matrix as a Markdown table (the README's)."""
+    lines = ["| " + " | ".join(_HEADER) + " |", "|" + " --- |" * len(_HEADER)]
+    lines += ["| " + " | ".join(_cells(r)) + " |" for r in SUPPORT]
+    return "\n".join(lines)
+
+
+def _rst_cell(text: str) -> str:
+    # Markdown `code` → reST ``code``; the cells hold nothing else to convert.
+    parts = text.split("`")
+    return "".join(p if i % 2 == 0 else f"``{p}``" for i, p in enumerate(parts))
+
+
+def rst_table() -> str:
+    """Render the support matrix as a reST ``list-table`` (the documentation's)."""
+    lines = [
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :widths: 14 6 16 16 16 32",
+        "",
+    ]
+    for cells in (_HEADER, *map(_cells, SUPPORT)):
+        first, *rest = (_rst_cell(c) for c in cells)
+        lines.append(f"   * - {first}")
+        lines += [f"     - {c}" for c in rest]
+    return "\n".join(lines) + "\n"
