@@ -110,6 +110,19 @@ def test_same_seed_same_labels_on_every_backend(backend) -> None:
     )
 
 
+def test_kmeans_plusplus_large_float32_same_on_every_backend(backend) -> None:
+    """200 000 float32 rows: each draw's steps are ~1/n of the potential, so
+    float32 rounding (numpy's and torch's GEMMs differ) once picked another
+    7th centre on torch; the draws now run in the device's widest float."""
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(200_000, 32, centers=10, cluster_std=4.0, random_state=0)
+    X = X.astype(np.float32)
+    _, ref = kmeans_plusplus(X, 10, random_state=0)
+    _, idx = kmeans_plusplus(backend.asarray(X), 10, random_state=0)
+    np.testing.assert_array_equal(xplearn.to_numpy(idx), ref)
+
+
 def test_random_init_and_n_init(backend) -> None:
     X = DATA["iris"]
     ref = skc.KMeans(3, init="random", n_init=4, random_state=0).fit(X)

@@ -15,7 +15,7 @@ from xplearn._dispatch import Edge
 from xplearn._namespace import device_of
 from xplearn._primitives import sq_row_norms
 from xplearn._scaling import scale_exponent, times_pow2
-from xplearn._validation import check_array
+from xplearn._validation import check_array, float_dtypes
 
 from ._checks import _check_n_clusters, _check_norms, _check_sample_weight
 
@@ -55,12 +55,26 @@ def _kmeans_plusplus(
             Xs, n_clusters, None, sample_weight, random_state, n_local_trials, xp
         )
         return xp.take(X, idx, axis=0), idx
-    if x_squared_norms is None:
-        x_squared_norms = sq_row_norms(X, xp)
     import numpy as np
 
     n = X.shape[0]
     dev = device_of(X)
+    # Distances and potentials in the widest float of the device: the draws
+    # compare a uniform number with cumulative sums whose steps are about
+    # 1/n of the total, so float32 rounding (which differs between numpy's
+    # and torch's GEMMs) picked different centres on different backends
+    # (200 000 × 32, the 7th of 10).  float32 tiles are widened as they go.
+    wide = float_dtypes(xp, dev)[0]
+    step = max(1, min(n, 2**16))
+    if x_squared_norms is None:
+        x_squared_norms = xp.concat(
+            [
+                sq_row_norms(xp.astype(X[i : min(i + step, n), :], wide), xp)
+                for i in range(0, n, step)
+            ]
+        )
+    xx = xp.astype(x_squared_norms, wide)
+    w = xp.astype(sample_weight, wide)
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
     w_host = _host_floats(sample_weight)
@@ -68,19 +82,26 @@ def _kmeans_plusplus(
     indices = [first]
 
     def sqdist(rows: Any) -> Any:
-        C = xp.take(X, rows, axis=0)
-        D = sq_row_norms(C, xp)[:, None] - 2.0 * (C @ X.T) + x_squared_norms[None, :]
+        C = xp.astype(xp.take(X, rows, axis=0), wide)
+        cc = sq_row_norms(C, xp)[:, None]
+        parts = [
+            cc
+            - 2.0 * (C @ xp.astype(X[i : min(i + step, n), :], wide).T)
+            + xx[None, i : min(i + step, n)]
+            for i in range(0, n, step)
+        ]
+        D = parts[0] if len(parts) == 1 else xp.concat(parts, axis=1)
         return xp.clip(D, min=0.0)
 
     closest = sqdist(xp.asarray([first], device=dev))[0, :]
-    pot = float(xp.sum(closest * sample_weight))
+    pot = float(xp.sum(closest * w))
     for _ in range(1, n_clusters):
         rand_vals = random_state.uniform(size=n_local_trials) * pot
         # Cumulative sums on the host in float64 (scikit-learn's stable_cumsum).
         cum = np.cumsum(_host_floats(closest) * w_host)
         cand = np.minimum(np.searchsorted(cum, rand_vals), n - 1)
         D = xp.minimum(closest[None, :], sqdist(xp.asarray(cand, device=dev)))
-        pots = _host_floats(D @ sample_weight)
+        pots = _host_floats(D @ w)
         best = int(np.argmin(pots))
         pot = float(pots[best])
         closest = D[best, :]
