@@ -20,6 +20,7 @@ from xplearn._scaling import ldexp, scale_back, times_pow2
 from xplearn._validation import check_fit_input, check_n_features, check_query
 from xplearn.metrics import check_metric, pairwise_scaled, prepare_pair
 
+from . import _dask
 from ._search import search, search_lazy
 
 
@@ -179,7 +180,10 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
 
     def _fit_state(self, X: Any) -> tuple[Edge, Any]:
         name, p = self._metric()
-        edge, Xc = check_fit_input(self, X)
+        if _dask.is_dask(X):  # the fit data stays in its blocks (issue 14)
+            edge, Xc = _dask.fit_input(self, X)
+        else:
+            edge, Xc = check_fit_input(self, X)
         self._fit_X = Xc
         self.n_samples_fit_ = int(Xc.shape[0])
         self.effective_metric_ = name
@@ -205,6 +209,10 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
     ) -> tuple[Any, Any]:
         """(dist, ind) in the compute namespace; ``exclude_self`` for X=None."""
         name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
+        if _dask.is_dask(self._fit_X):
+            return _dask.search_blocks(
+                Xc, self._fit_X, k, name, p, exclude_self=exclude_self
+            )
         if not exclude_self:
             return search(Xc, self._fit_X, k, name, p, xp)
         dist, ind = search(Xc, self._fit_X, k + 1, name, p, xp)
@@ -321,6 +329,8 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
 
         from xplearn._convert import to_numpy
 
+        if _dask.is_dask(getattr(self, "_fit_X", None)):
+            return _dask.radius_on_host(self, X, radius, return_distance, sort_results)
         r = self.radius if radius is None else radius
         if X is None:
             from sklearn.utils.validation import check_is_fitted
