@@ -28,7 +28,7 @@ BACKENDS: dict[str, tuple[list[str], str]] = {
     "array_api_strict": (["array-api-strict"], "array_api_strict"),
     "torch": ([TORCH], "torch"),
     "jax": (["jax"], "jax"),
-    "dask": (["dask[array]"], "dask"),
+    "dask": (["dask[array]", "distributed"], "dask"),
     "tensorflow": (["tensorflow-cpu", TORCH], "tensorflow,torch"),
 }
 
