@@ -280,8 +280,8 @@ def _query(estimator: Any, X: Any) -> tuple[Any, Any, Any]:
     if not is_dask(Xc):
         Xc = check_array(Xc, edge.xp)
         Xc = da.from_array(np.asarray(to_numpy(Xc)))
-    elif Xc.ndim != 2:
-        Xc = check_array(Xc, edge.xp)  # raises the common message
+    else:  # one round: NaN/inf raise here, as on every backend (contract 7)
+        Xc = check_array(Xc, edge.xp)
     from sklearn.utils.validation import validate_data
 
     validate_data(estimator, X, skip_check_array=True, reset=False)

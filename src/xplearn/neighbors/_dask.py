@@ -164,4 +164,14 @@ def radius_on_host(
 
     host = copy.copy(estimator)
     host._fit_X = np.asarray(estimator._fit_X.compute())
-    return host.radius_neighbors(X, radius, return_distance, sort_results)
+    out = host.radius_neighbors(X, radius, return_distance, sort_results)
+    if X is not None:  # answered in the query's framework already
+        return out
+    import dask.array as da
+
+    # X=None answers in the fit data's framework: dask.
+    parts = out if return_distance else (out,)
+    for arrays in parts:
+        for i, a in enumerate(arrays):
+            arrays[i] = da.from_array(a)
+    return out
