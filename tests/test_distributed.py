@@ -1,8 +1,10 @@
 """xplearn on a dask.distributed LocalCluster: numpy's answers, nothing gathered.
 
-One cluster for the module: two worker processes on loopback, one thread
-each, 1 GiB each, no spilling or pausing (a worker that passes 95% of its
-limit is restarted, and the tests fail).
+Each test starts, in a child process, a cluster of two worker processes on
+loopback, one thread each, 1 GiB each, no spilling or pausing (a worker that
+passes 95% of its limit is restarted, and the tests fail).  In a child:
+importing distributed changes process-wide state (BLAS threads) that the
+rest of the suite must not see.
 """
 
 import os
@@ -18,15 +20,12 @@ from xplearn.neighbors import KNeighborsClassifier, NearestNeighbors
 LIMIT = 2**30
 
 
-@pytest.fixture(scope="module")
-def client(request):
-    """A 2-worker LocalCluster, when dask is among the requested backends."""
-    from conftest import _KEY
+def _cluster():
+    """A 2-worker LocalCluster and its client (in the child process)."""
+    import contextlib
 
-    if "dask" not in {b.name for b in request.config.stash[_KEY]}:
-        pytest.skip("dask not among the requested --backends")
-    distributed = pytest.importorskip("distributed")
     import dask
+    import distributed
 
     memory = {
         "distributed.worker.memory.target": False,
@@ -34,8 +33,9 @@ def client(request):
         "distributed.worker.memory.pause": False,
         "distributed.worker.memory.terminate": 0.95,
     }
-    with (
-        dask.config.set(memory),
+    stack = contextlib.ExitStack()
+    stack.enter_context(dask.config.set(memory))
+    cluster = stack.enter_context(
         distributed.LocalCluster(
             n_workers=2,
             threads_per_worker=1,
@@ -43,10 +43,49 @@ def client(request):
             host="127.0.0.1",
             dashboard_address=None,
             memory_limit=LIMIT,
-        ) as cluster,
-        distributed.Client(cluster) as c,
-    ):
-        yield c
+        )
+    )
+    return stack, stack.enter_context(distributed.Client(cluster))
+
+
+@pytest.fixture
+def client(request):
+    """Run the test's body in a child process with its own cluster.
+
+    A cluster changes process-wide state (BLAS threads, dask's scheduler):
+    the rest of the suite must not see it.
+    """
+    from conftest import _KEY
+
+    if "dask" not in {b.name for b in request.config.stash[_KEY]}:
+        pytest.skip("dask not among the requested --backends")
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("distributed") is None:  # not imported here
+        pytest.skip("distributed is not installed")
+    name = request.node.originalname
+    here = os.path.dirname(__file__)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [here, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", f"import test_distributed as t; t._child({name!r})"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def _child(name: str) -> None:
+    stack, c = _cluster()
+    with stack:
+        globals()["_" + name](c)
 
 
 def _rss() -> float:
@@ -56,6 +95,10 @@ def _rss() -> float:
 
 
 def test_estimators_on_the_cluster_equal_numpy(client) -> None:
+    """Run in a child process (the ``client`` fixture)."""
+
+
+def _test_estimators_on_the_cluster_equal_numpy(client) -> None:
     import dask.array as da
 
     X, y = make_blobs(n_samples=4000, n_features=6, centers=5, random_state=0)
@@ -86,6 +129,10 @@ def test_estimators_on_the_cluster_equal_numpy(client) -> None:
 
 @pytest.mark.slow  # 95 s on a busy 2-core machine: run with --runslow
 def test_data_larger_than_a_worker_is_never_gathered(client) -> None:
+    """Run in a child process (the ``client`` fixture)."""
+
+
+def _test_data_larger_than_a_worker_is_never_gathered(client) -> None:
     """1.05 GiB of float32 made on the workers, each worker limited to 1 GiB:
     the fit and the queries run, and this process never holds the data."""
     import dask.array as da
