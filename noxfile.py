@@ -44,7 +44,7 @@ BACKENDS: dict[str, tuple[list[str], str]] = {
     # the bench group lets test_bench run `xplearn bench --quick`
     "torch": ([TORCH, *_groups("bench")], "torch"),
     "jax": (["jax"], "jax"),
-    "dask": (["dask[array]"], "dask"),
+    "dask": (["dask[array]", "distributed"], "dask"),
     "tensorflow": (["tensorflow-cpu", TORCH], "tensorflow,torch"),
 }
 

@@ -106,3 +106,16 @@ def torch(request: pytest.FixtureRequest) -> object:
 def strict(request: pytest.FixtureRequest) -> object:
     """array_api_strict, for its extra devices."""
     return _framework(request, "array_api_strict")
+
+
+@pytest.fixture
+def da(request: pytest.FixtureRequest) -> object:
+    """dask.array, for tests of the blockwise machinery itself (issue 14)."""
+    _framework(request, "dask")
+    return importlib.import_module("dask.array")
+
+
+@pytest.fixture
+def jax(request: pytest.FixtureRequest) -> object:
+    """jax, for the jax.jit tests (issue 14)."""
+    return _framework(request, "jax")

@@ -811,10 +811,7 @@ def _relocate(
 
 def fitted(backend: Backend) -> Backend:
     """Where an estimator's fitted state (and results of X=None) lives: with
-    the fit data, except dask (gathered on the host for now) and TensorFlow
-    (computed on torch or numpy)."""
-    if backend.name == "dask":
-        return Backend("numpy")
+    the fit data, except TensorFlow (computed on torch or numpy)."""
     if backend.name == "tensorflow":
         from xplearn._tensorflow import compute_backend
 

@@ -36,6 +36,7 @@ from xplearn._scaling import ldexp, scale_exponent, times_pow2
 from xplearn._validation import check_finite, check_fit_input, check_query
 from xplearn.neighbors._search import nearest_center, nearest_center_scaled
 
+from . import _dask
 from ._checks import (
     _check_n_clusters,
     _check_sample_weight,
@@ -78,7 +79,8 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         cannot change cluster (Hamerly's one-lower-bound form of Elkan's
         bounds, which vectorises); usually much faster to convergence, at
         three arrays of ``n_samples`` more memory.  On jax, whose eager
-        operations compile for every new shape, it runs Lloyd's iterations.
+        operations compile for every new shape, and on dask, whose blocks
+        would carry the bounds between rounds, it runs Lloyd's iterations.
         In float64 ties between equally distant centres go to the lower index
         (exact search); float32 takes the GEMM's rounding, as scikit-learn
         does, except that ``"elkan"`` re-checks near-ties exactly.
@@ -254,6 +256,8 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         if is_scipy_sparse(X):
             return fit_sparse(self, X, sample_weight)  # type: ignore[no-any-return]
         n_init = self._check_params()
+        if _dask.is_dask(X):  # blockwise, never gathered (issue 14)
+            return _dask.fit_kmeans(self, X, sample_weight, n_init)  # type: ignore[no-any-return]
         edge, Xc = check_fit_input(self, X)
         xp = edge.xp
         _check_n_clusters(self.n_clusters, Xc.shape[0])
@@ -333,6 +337,8 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         """
         if is_scipy_sparse(X):
             return sparse_assign(*query_sparse(self, X))[0]
+        if _dask.uses_dask(self, X):
+            return _dask.predict(self, X)
         edge, Xc = self._query(X)
         return edge.to_caller(nearest_center(Xc, self.cluster_centers_, edge.xp)[0])
 
@@ -374,6 +380,8 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
 
         if is_scipy_sparse(X):
             return sparse_distances(*query_sparse(self, X))
+        if _dask.uses_dask(self, X):
+            return _dask.transform(self, X)
         edge, Xc = self._query(X)
         return edge.to_caller(
             _pairwise(Xc, self.cluster_centers_, "euclidean", 2.0, edge.xp, same=False)
@@ -415,6 +423,8 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
             Xs, centers = query_sparse(self, X)
             w = _weights(sample_weight, Xs.shape[0], Xs.dtype)
             return -float((w * sparse_assign(Xs, centers)[1]).sum())
+        if _dask.uses_dask(self, X):
+            return _dask.score(self, X, sample_weight)
         edge, Xc = self._query(X)
         w = _check_sample_weight(sample_weight, edge, Xc.shape[0], Xc.dtype)
         # At the data's safe scale: the sum is representable in float64 even

@@ -15,6 +15,7 @@ from xplearn._scaling import ldexp, scale_exponent, times_pow2
 from xplearn._validation import check_fit_input, check_query
 from xplearn.neighbors._search import nearest_center
 
+from . import _dask
 from ._checks import (
     _check_n_clusters,
     _check_sample_weight,
@@ -320,6 +321,8 @@ class MiniBatchKMeans(KMeans):
         -------
         self : MiniBatchKMeans
         """
+        if _dask.is_dask(X):  # batches gathered by index (issue 14)
+            return _dask.fit_minibatch(self, X, sample_weight)  # type: ignore[no-any-return]
         edge, Xc, w = self._validated(X, sample_weight, reset=True)
         xp = edge.xp
         n = Xc.shape[0]
@@ -375,6 +378,8 @@ class MiniBatchKMeans(KMeans):
         -------
         self : MiniBatchKMeans
         """
+        if _dask.is_dask(X):
+            return _dask.partial_fit_minibatch(self, X, sample_weight)  # type: ignore[no-any-return]
         first = not hasattr(self, "cluster_centers_")
         edge, Xc, w = self._validated(X, sample_weight, reset=first)
         xp = edge.xp

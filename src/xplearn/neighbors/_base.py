@@ -21,6 +21,7 @@ from xplearn._validation import check_fit_input, check_n_features, check_query
 from xplearn.metrics import check_metric, pairwise_scaled, prepare_pair
 from xplearn.metrics._general import GeneralMetric, general_metric, general_pairwise
 
+from . import _dask
 from ._brute import general_search
 from ._search import search, search_lazy
 
@@ -290,9 +291,14 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
     def _fit_state(self, X: Any) -> tuple[Edge, Any]:
         name, p = self._metric()
         general = self._general_metric
-        edge, Xc = check_fit_input(
-            self, fitted_data(X), ensure_finite=_finite_only(general)
-        )
+        if _dask.is_dask(X) and general is None:
+            # The fit data stays in its blocks (issue 14); the general metrics
+            # search on the host.
+            edge, Xc = _dask.fit_input(self, X)
+        else:
+            edge, Xc = check_fit_input(
+                self, fitted_data(X), ensure_finite=_finite_only(general)
+            )
         if general is not None and general.name == "precomputed":
             check_precomputed(Xc, edge.xp)
         self._fit_X = Xc
@@ -338,6 +344,12 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         self, Xc: Any, k: int, xp: Any, *, exclude_self: bool
     ) -> tuple[Any, Any]:
         """(dist, ind) in the compute namespace; ``exclude_self`` for X=None."""
+        if _dask.is_dask(self._fit_X):
+            name = self.effective_metric_
+            p = self.effective_metric_params_.get("p", 2.0)
+            return _dask.search_blocks(
+                Xc, self._fit_X, k, name, p, exclude_self=exclude_self
+            )
         if not exclude_self:
             return self._find(Xc, k, xp)
         dist, ind = self._find(Xc, k + 1, xp)
@@ -472,9 +484,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
 
         from xplearn._convert import to_numpy
 
-        if sort_results and not return_distance:
-            msg = "return_distance must be True if sort_results is True."
-            raise ValueError(msg)
+        _check_sort(sort_results, return_distance)
+        if _dask.is_dask(getattr(self, "_fit_X", None)):
+            return _dask.radius_on_host(self, X, radius, return_distance, sort_results)
         r = self.radius if radius is None else radius
         if X is None:
             from sklearn.utils.validation import check_is_fitted
@@ -726,6 +738,13 @@ class _SupervisedNeighbors(_NeighborsBase):
             n_jobs=n_jobs,
         )
         self.weights = weights
+
+
+def _check_sort(sort_results: bool, return_distance: bool) -> None:
+    """Raise scikit-learn's error for sorted results without distances."""
+    if sort_results and not return_distance:
+        msg = "return_distance must be True if sort_results is True."
+        raise ValueError(msg)
 
 
 def _check_weights(weights: Any) -> None:
