@@ -97,7 +97,9 @@ SUPPORT: Final = (
         zero_copy="— (lazy; numpy fallback copies)",
         notes=(
             "`kneighbors`/`pairwise_distances` run blockwise over query chunks; "
-            "the estimators gather the fit data on the host for now"
+            "KMeans, MiniBatchKMeans and the k-neighbours estimators keep the "
+            "fit data in its blocks (one compute per Lloyd iteration); "
+            "`radius_neighbors` and general metrics gather it on the host"
         ),
     ),
     Support(

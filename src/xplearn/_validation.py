@@ -170,8 +170,10 @@ def check_fit_input(
 
     Our shape, dtype and finiteness checks, then scikit-learn's
     ``n_features_in_``/``feature_names_in_`` bookkeeping (which does not
-    convert).  dask input is gathered on the host for now (TODO(#5): keep it
-    distributed), so the fitted state is numpy there.
+    convert).  dask input reaching it is gathered on the host, so the fitted
+    state is numpy there: KMeans and the k-neighbours estimators keep dask
+    data distributed by their own paths (``cluster/_dask.py``,
+    ``neighbors/_dask.py``) and do not come here with it.
     """
     from sklearn.utils.validation import validate_data
 
