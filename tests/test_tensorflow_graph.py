@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -242,3 +243,126 @@ def test_hook_costs_no_tensorflow_import() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+# -- KMeans fitted in a graph ------------------------------------------------
+
+
+def _blobs(n=600, d=3, centers=5, seed=0):
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(n, n_features=d, centers=centers, random_state=seed)
+    return X
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shift", [0.0, 1e4])
+def test_kmeans_fit_equals_estimator(tf, dtype, shift) -> None:
+    from xplearn.tensorflow import kmeans
+
+    X = (_blobs() + shift).astype(dtype)
+    init = X[[0, 100, 200, 300, 400]]
+    w = np.random.default_rng(0).uniform(0.5, 2.0, X.shape[0]).astype(dtype)
+    km = KMeans(n_clusters=5, init=init, n_init=1).fit(X, sample_weight=w)
+    fit = tf.function(lambda X, w: kmeans(X, 5, init=init, sample_weight=w))
+    centers, labels, inertia, n_iter = fit(tf.constant(X), tf.constant(w))
+    np.testing.assert_array_equal(_check(tf, labels, tf.int64), km.labels_)
+    assert int(_check(tf, n_iter, tf.int32)) == km.n_iter_
+    np.testing.assert_allclose(
+        _check(tf, centers, tf.as_dtype(dtype)), km.cluster_centers_, rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        _check(tf, inertia, tf.as_dtype(dtype)), km.inertia_, rtol=1e-5
+    )
+
+
+def test_kmeans_fit_empty_clusters_and_duplicates(tf) -> None:
+    from xplearn.tensorflow import kmeans
+
+    X = np.array([[0, 0]] * 5 + [[1, 1]] * 3 + [[5, 5]] * 2, dtype=np.float32)
+    for init in (
+        np.array([[0, 0], [0, 0], [9, 9], [10, 10]], np.float32),  # two relocated
+        np.array([[0, 0], [1, 1], [5, 5], [5, 5]], np.float32),  # one stays empty
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # fewer distinct clusters: a warning
+            km = KMeans(n_clusters=4, init=init, n_init=1).fit(X)
+        centers, labels, inertia, n_iter = tf.function(
+            lambda X, init=init: kmeans(X, 4, init=init)
+        )(tf.constant(X))
+        np.testing.assert_array_equal(labels.numpy(), km.labels_)
+        np.testing.assert_allclose(centers.numpy(), km.cluster_centers_, atol=1e-6)
+        assert int(n_iter) == km.n_iter_
+        assert float(inertia) == pytest.approx(km.inertia_, abs=1e-6)
+
+
+def test_kmeans_fit_float64_ties_and_max_iter(tf) -> None:
+    from xplearn.tensorflow import kmeans
+
+    g = np.arange(6.0)
+    X = np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2)  # ties between centres
+    init = np.array([[0.5, 0.5], [2.5, 0.5], [0.5, 2.5], [4.0, 4.0]])
+    km = KMeans(n_clusters=4, init=init, n_init=1, max_iter=2).fit(X)
+    centers, labels, _, n_iter = kmeans(tf.constant(X), 4, init=init, max_iter=2)
+    np.testing.assert_array_equal(labels.numpy(), km.labels_)
+    np.testing.assert_allclose(centers.numpy(), km.cluster_centers_, rtol=1e-12)
+    assert int(n_iter) == km.n_iter_ == 2
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_kmeans_fit_seeded_init(tf, init) -> None:
+    from sklearn.cluster import KMeans as SKKMeans
+
+    from xplearn.tensorflow import kmeans
+
+    X = _blobs(seed=3).astype(np.float32)
+    fit = tf.function(lambda X: kmeans(X, 5, init=init, seed=7))
+    c1, l1, inertia, n_iter = fit(tf.constant(X))
+    c2, l2, _, _ = fit(tf.constant(X))
+    np.testing.assert_array_equal(l1.numpy(), l2.numpy())  # same seed, same fit
+    np.testing.assert_array_equal(c1.numpy(), c2.numpy())
+    assert 1 <= int(n_iter) <= 300
+    # The fit is a local optimum of Lloyd's: the estimator started from its
+    # centres stops at once, with the same labels.
+    km = KMeans(n_clusters=5, init=c1.numpy(), n_init=1).fit(X)
+    np.testing.assert_array_equal(km.labels_, l1.numpy())
+    if init == "k-means++":  # "random" may stop in a poor local optimum
+        best = SKKMeans(5, n_init=10, random_state=0).fit(X).inertia_
+        assert float(inertia) < 1.5 * best
+
+
+def test_kmeans_fit_scaled_data(tf) -> None:
+    from xplearn.tensorflow import kmeans
+
+    X = (_blobs() * 1e25).astype(np.float32)
+    init = X[[0, 100, 200, 300, 400]]
+    km = KMeans(n_clusters=5, init=init, n_init=1).fit(X)
+    centers, labels, inertia, _ = kmeans(tf.constant(X), 5, init=init)
+    np.testing.assert_array_equal(labels.numpy(), km.labels_)
+    np.testing.assert_allclose(centers.numpy(), km.cluster_centers_, rtol=1e-5)
+    assert np.isinf(inertia.numpy())  # 1e52: past float32, as documented
+
+
+def test_kmeans_fit_errors(tf) -> None:
+    from xplearn.tensorflow import kmeans
+
+    X = tf.constant(_blobs().astype(np.float32))
+    with pytest.raises(ValueError, match="n_clusters must be an integer"):
+        kmeans(X, 0)
+    with pytest.raises(ValueError, match="init must be"):
+        kmeans(X, 2, init="kmeans")
+    with pytest.raises(ValueError, match="shape of the initial centers"):
+        kmeans(X, 2, init=np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="2-D tensor"):
+        kmeans(X[:, 0], 2)
+    with pytest.raises(ValueError, match="feature count must be known"):
+        tf.function(
+            lambda x: kmeans(x, 2),
+            input_signature=[tf.TensorSpec([None, None], tf.float32)],
+        ).get_concrete_function()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="n_clusters"):
+        kmeans(X[:3], 5)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or infinity"):
+        kmeans(tf.fill([10, 2], np.nan), 2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="sample_weight"):
+        kmeans(X, 2, sample_weight=-tf.ones([600]))
