@@ -22,14 +22,16 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 TORCH = "torch==2.13.0"
 
 # What each backend session installs besides xplearn and the test group, and
-# the --backends it runs (tensorflow also checks its zero-copy hand-off to torch).
+# the --backends it runs (tensorflow also checks its zero-copy hand-off to torch,
+# and runs the exported TFLite models on LiteRT, the maintained runtime).
+LITERT = "ai-edge-litert"
 BACKENDS: dict[str, tuple[list[str], str]] = {
     "numpy": ([], "numpy"),
     "array_api_strict": (["array-api-strict"], "array_api_strict"),
     "torch": ([TORCH], "torch"),
     "jax": (["jax"], "jax"),
     "dask": (["dask[array]"], "dask"),
-    "tensorflow": (["tensorflow-cpu", TORCH], "tensorflow,torch"),
+    "tensorflow": (["tensorflow-cpu", TORCH, LITERT], "tensorflow,torch"),
 }
 
 # The oldest versions xplearn supports (pyproject's lower bounds).
