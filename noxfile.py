@@ -3,6 +3,7 @@
     nox                      # lint, typecheck, tests for each backend, tests_min
     nox -s "tests(torch)"    # one backend
     nox -s bench             # benchmarks against scikit-learn and FAISS (not a test)
+    nox -s bench_tflite      # TFLite KNN latency against TensorFlow (not a test)
     nox -s tests_gpu         # on a machine with a CUDA GPU and network
 
 pip-based venvs (the ``venv`` backend): pip finds the local CPU torch wheel,
@@ -125,3 +126,11 @@ def bench(session: nox.Session) -> None:
     session.install(*_groups("bench", "test"), TORCH, "-e", ".")
     session.run("python", "benchmarks/run.py", *session.posargs)
     session.run("python", "benchmarks/kmeans.py", *session.posargs)
+
+
+@nox.session(default=False)
+def bench_tflite(session: nox.Session) -> None:
+    """TFLite (LiteRT) KNN query latency against TensorFlow: benchmarks/results/."""
+    # psutil: the harness records what else was busy.
+    session.install(TORCH, "tensorflow-cpu", LITERT, "psutil", "-e", ".")
+    session.run("python", "benchmarks/tflite.py", *session.posargs)
