@@ -5,6 +5,7 @@
     nox -s "tests(torch)"    # one backend
     nox -s docs              # the Sphinx site and its executed gallery, -W
     nox -s bench             # benchmarks against scikit-learn and FAISS (not a test)
+    nox -s bench_tflite      # TFLite KNN latency against TensorFlow (not a test)
     nox -s tests_gpu         # on a machine with a CUDA GPU and network
     nox -s sklearn_suite     # scikit-learn's own neighbours and k-means tests
 
@@ -37,7 +38,9 @@ def _groups(*names: str) -> list[str]:
 
 
 # What each backend session installs besides xplearn and the test group, and
-# the --backends it runs (tensorflow also checks its zero-copy hand-off to torch).
+# the --backends it runs (tensorflow also checks its zero-copy hand-off to torch,
+# and runs the exported TFLite models on LiteRT, the maintained runtime).
+LITERT = "ai-edge-litert"
 BACKENDS: dict[str, tuple[list[str], str]] = {
     "numpy": ([], "numpy"),
     "array_api_strict": (["array-api-strict"], "array_api_strict"),
@@ -45,7 +48,7 @@ BACKENDS: dict[str, tuple[list[str], str]] = {
     "torch": ([TORCH, *_groups("bench")], "torch"),
     "jax": (["jax"], "jax"),
     "dask": (["dask[array]", "distributed"], "dask"),
-    "tensorflow": (["tensorflow-cpu", TORCH], "tensorflow,torch"),
+    "tensorflow": (["tensorflow-cpu", TORCH, LITERT], "tensorflow,torch"),
 }
 
 # The scikit-learn whose test files sklearn_suite/known_failures.txt was made
@@ -169,3 +172,11 @@ def bench(session: nox.Session) -> None:
     session.install(*_groups("bench", "test"), TORCH, "-e", ".")
     session.run("python", "benchmarks/run.py", *session.posargs)
     session.run("python", "benchmarks/kmeans.py", *session.posargs)
+
+
+@nox.session(default=False)
+def bench_tflite(session: nox.Session) -> None:
+    """TFLite (LiteRT) KNN query latency against TensorFlow: benchmarks/results/."""
+    # psutil: the harness records what else was busy.
+    session.install(TORCH, "tensorflow-cpu", LITERT, "psutil", "-e", ".")
+    session.run("python", "benchmarks/tflite.py", *session.posargs)

@@ -71,6 +71,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(
     config: pytest.Config, items: list[pytest.Item]
 ) -> None:
+    # The doctests of xplearn.tensorflow run TensorFlow: only where requested.
+    if "tensorflow" not in {b.name for b in config.stash[_KEY]}:
+        no_tf = pytest.mark.skip(reason="tensorflow not among the requested --backends")
+        for item in items:
+            if isinstance(item, pytest.DoctestItem) and item.name.startswith(
+                "xplearn.tensorflow"
+            ):
+                item.add_marker(no_tf)
     if config.getoption("--runslow"):
         return
     skip = pytest.mark.skip(reason="slow: run with --runslow")

@@ -122,10 +122,16 @@ SUPPORT: Final = (
         label="TensorFlow (symbolic, ragged, sparse)",
         distribution="tensorflow",
         extra="tensorflow",
-        computes_in="—",
-        devices_tested="—",
+        computes_in="TF graph operations (symbolic)",
+        devices_tested="CPU",
         zero_copy="—",
-        notes="`TypeError` that says what to do",
+        notes=(
+            "inside `tf.function`, Keras and `tf.data` the query methods of "
+            "fitted estimators and `xplearn.tensorflow.kmeans` run as "
+            "TF-native kernels (export: `xplearn.tensorflow.save`, "
+            "`to_tflite`); other calls, ragged and sparse tensors get a "
+            "`TypeError` that says what to do"
+        ),
     ),
     Support(
         backend="cupy",

@@ -8,6 +8,10 @@ inside ``tf.function``, ragged and sparse tensors, ``IndexedSlices``) get a
 built-in ``TypeError`` that says what to do: a custom exception class would
 reach the user wrapped in autograph's ``StagingError``.
 
+The query methods of fitted estimators (:func:`graph_method`) do answer
+symbolic tensors: they hand them to the TF-native kernels of
+:mod:`xplearn.tensorflow`.
+
 This module is only reached with TensorFlow already in ``sys.modules`` (the
 caller handed us a tensor), so it takes TF from there and imports nothing.
 """
@@ -17,10 +21,14 @@ from __future__ import annotations
 import functools
 import importlib.util
 import sys
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from ._config import get_config
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _tf() -> Any:
@@ -68,11 +76,55 @@ def check_eager(x: Any, name: str = "X") -> Any:
     if tf.is_symbolic_tensor(x):
         msg = (
             f"{name} is a symbolic TensorFlow tensor (inside tf.function or a "
-            "Keras graph). xplearn computes eagerly: call it outside "
-            "tf.function, or wrap the call in tf.py_function."
+            "Keras graph). In a graph xplearn answers the query methods of "
+            "fitted estimators (kneighbors, predict, predict_proba, and KMeans' "
+            "transform and score) and fits KMeans with xplearn.tensorflow.kmeans; "
+            "everything else computes eagerly: call it outside tf.function, or "
+            "wrap the call in tf.py_function."
         )
         raise TypeError(msg)
     return x
+
+
+def is_symbolic(x: object) -> bool:
+    """Whether ``x`` is a TF tensor without a value yet (a graph being traced).
+
+    A ``tf.Variable`` counts while a graph is being built: reading it there
+    gives a symbolic tensor.
+    """
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return False
+    if isinstance(x, tf.Variable):
+        return not tf.executing_eagerly()
+    return isinstance(x, tf.Tensor) and bool(tf.is_symbolic_tensor(x))
+
+
+def graph_method(method: Callable[P, R]) -> Callable[P, R]:
+    """Send a fitted estimator's query method to the TF graph kernels for symbolic X.
+
+    With ``X`` (the first argument after ``self``) a symbolic TF tensor, the
+    call is answered by :mod:`xplearn.tensorflow` in TF operations; any other
+    call runs ``method``.  Without TensorFlow in ``sys.modules`` this costs
+    one dictionary lookup.
+    """
+    name = method.__name__
+
+    @functools.wraps(method)
+    def query(*args: P.args, **kwargs: P.kwargs) -> R:
+        if "tensorflow" in sys.modules:
+            X = args[1] if len(args) > 1 else kwargs.get("X")
+            if is_symbolic(X):
+                from xplearn.tensorflow._hook import graph_call
+
+                # Called as it is: autograph would otherwise convert the
+                # kernels' Python, which builds the graph itself.
+                call = _tf().autograph.experimental.do_not_convert(graph_call)
+                result: R = call(args[0], name, *args[1:], **kwargs)
+                return result
+        return method(*args, **kwargs)
+
+    return query
 
 
 @functools.cache

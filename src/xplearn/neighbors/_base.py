@@ -17,6 +17,7 @@ from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
 from xplearn._namespace import backend_name, device_of, is_lazy
 from xplearn._scaling import ldexp, scale_back, times_pow2
+from xplearn._tensorflow import graph_method
 from xplearn._validation import check_fit_input, check_n_features, check_query
 from xplearn.metrics import check_metric, pairwise_scaled, prepare_pair
 from xplearn.metrics._general import GeneralMetric, general_metric, general_pairwise
@@ -367,6 +368,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             xp.reshape(ind[keep], (n, k)),
         )
 
+    @graph_method
     def kneighbors(
         self,
         X: Any = None,

@@ -9,6 +9,7 @@ from sklearn.base import ClassifierMixin
 from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
 from xplearn._namespace import backend_name, device_of
+from xplearn._tensorflow import graph_method
 
 from ._base import (
     SklearnKNeighborsMixin,
@@ -116,6 +117,7 @@ class KNeighborsClassifier(
         ]
         return edge, votes
 
+    @graph_method
     def predict(self, X: Any) -> Any:
         """Predict the class labels of ``X``.
 
@@ -152,6 +154,7 @@ class KNeighborsClassifier(
             return np.stack([to_numpy(p) for p in preds], axis=1)
         return edge.to_caller(xp.stack(preds, axis=1))
 
+    @graph_method
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities (vote shares) of ``X``.
 

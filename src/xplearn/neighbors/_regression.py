@@ -9,6 +9,7 @@ from sklearn.base import RegressorMixin
 from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
 from xplearn._namespace import device_of
+from xplearn._tensorflow import graph_method
 
 from ._base import (
     SklearnKNeighborsMixin,
@@ -83,6 +84,7 @@ class KNeighborsRegressor(
         self._y = xp.astype(y2, Xc.dtype) if y2.dtype != Xc.dtype else y2
         return self
 
+    @graph_method
     def predict(self, X: Any) -> Any:
         """Predict the (weighted) mean target of the neighbours.
 
