@@ -425,9 +425,14 @@ def host_workers(xp: ModuleType, n: int) -> int:
     """Threads for the query tiles: numpy only, as many as BLAS may use."""
     if namespace_name(xp) != "numpy" or n < 2:
         return 1
-    from threadpoolctl import threadpool_info
-
-    blas = [int(p["num_threads"]) for p in threadpool_info() if p["user_api"] == "blas"]
+    # The controller is built once (threadpool_info() rescans the loaded
+    # libraries, milliseconds a call); each library's thread count is read
+    # live, so a caller's threadpool_limits still counts.
+    blas = [
+        int(lib.num_threads)
+        for lib in _blas_controller().lib_controllers
+        if lib.user_api == "blas"
+    ]
     return max(1, min(blas or [1]))
 
 
@@ -686,15 +691,20 @@ def _pool(workers: int) -> Any:
         return _POOLS[key]
 
 
-def _one_blas_thread() -> Any:
-    """Limit BLAS to one thread, as a context.
+def _blas_controller() -> Any:
+    """Return the process's ``ThreadpoolController``, built once.
 
-    The controller is built once: ``threadpool_limits`` rescans the loaded
-    libraries, about 1 ms a call.
+    Building one rescans the loaded libraries (about 1 ms); a library loaded
+    later (BLAS is loaded with numpy, before any search) is not seen.
     """
     from threadpoolctl import ThreadpoolController
 
     with _LOCK:
         if not _BLAS:
             _BLAS.append(ThreadpoolController())
-    return _BLAS[0].limit(limits=1, user_api="blas")
+    return _BLAS[0]
+
+
+def _one_blas_thread() -> Any:
+    """Limit BLAS to one thread, as a context (on the cached controller)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
