@@ -147,7 +147,7 @@ def docs(session: nox.Session) -> None:
     installed here (torch pinned to the CPU wheel, as everywhere).
     ``nox -s docs -- -E`` passes options on to sphinx-build.
     """
-    session.install(*_groups("docs"), TORCH, "tensorflow-cpu", "-e", ".")
+    session.install(*_groups("docs"), TORCH, "tensorflow-cpu", LITERT, "-e", ".")
     session.run(
         "sphinx-build",
         "-W",
