@@ -547,12 +547,6 @@ def augment_centers(C: Any, width: int, xp: ModuleType) -> tuple[Any, Any]:
     """
     k, d = C.shape
     CC = sq_row_norms(C, xp)
-    if namespace_name(xp) == "torch":
-        # Column-major (the transpose of a contiguous k × width): torch's CPU
-        # GEMM ran 4096 × 33 @ 33 × 64 tiles 2.4× faster so (49 tiles:
-        # 160 → 67 ms on a busy 2-core machine); cuBLAS takes either layout.
-        zeros = xp.zeros((k, width - d - 1), dtype=C.dtype, device=device_of(C))
-        return xp.concat([C, CC[:, None], zeros], axis=1).T, CC
     zeros = xp.zeros((width - d - 1, k), dtype=C.dtype, device=device_of(C))
     return xp.concat([C.T, CC[None, :], zeros], axis=0), CC
 
