@@ -107,16 +107,21 @@ def test_same_seed_same_labels_on_every_backend(backend) -> None:
     )
 
 
-def test_kmeans_plusplus_large_float32_same_on_every_backend(backend) -> None:
+@pytest.mark.parametrize("working_memory", [None, 16])
+def test_kmeans_plusplus_large_float32_same_on_every_backend(
+    backend, working_memory
+) -> None:
     """200 000 float32 rows: each draw's steps are ~1/n of the potential, so
     float32 rounding (numpy's and torch's GEMMs differ) once picked another
-    7th centre on torch; the draws now run in the device's widest float."""
+    7th centre on torch; the draws now run in the device's widest float
+    (widened at once, or tile by tile under a 16 MiB working memory)."""
     from sklearn.datasets import make_blobs
 
     X, _ = make_blobs(200_000, 32, centers=10, cluster_std=4.0, random_state=0)
     X = X.astype(np.float32)
     _, ref = kmeans_plusplus(X, 10, random_state=0)
-    _, idx = kmeans_plusplus(backend.asarray(X), 10, random_state=0)
+    with xplearn.config_context(working_memory=working_memory):
+        _, idx = kmeans_plusplus(backend.asarray(X), 10, random_state=0)
     np.testing.assert_array_equal(xplearn.to_numpy(idx), ref)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from xplearn._convert import to_numpy
 from xplearn._dispatch import Edge
 from xplearn._namespace import device_of
-from xplearn._primitives import sq_row_norms
+from xplearn._primitives import sq_row_norms, working_memory_bytes
 from xplearn._scaling import scale_exponent, times_pow2
 from xplearn._validation import check_array, float_dtypes
 
@@ -63,16 +63,20 @@ def _kmeans_plusplus(
     # compare a uniform number with cumulative sums whose steps are about
     # 1/n of the total, so float32 rounding (which differs between numpy's
     # and torch's GEMMs) picked different centres on different backends
-    # (200 000 × 32, the 7th of 10).  float32 tiles are widened as they go.
+    # (200 000 × 32, the 7th of 10).  X is widened once where that fits the
+    # working memory (float64 data is used as it is), else tile by tile.
     wide = float_dtypes(xp, dev)[0]
-    step = max(1, min(n, 2**16))
+    whole = X.dtype == wide or 2 * X.shape[1] * n * 8 <= working_memory_bytes(xp, dev)
+    Xw = xp.astype(X, wide, copy=False) if whole else None
+    step = n if whole else max(1, min(n, 2**16))
+
+    def widened(i: int) -> Any:
+        j = min(i + step, n)
+        return Xw[i:j, :] if Xw is not None else xp.astype(X[i:j, :], wide)
+
     if x_squared_norms is None:
-        x_squared_norms = xp.concat(
-            [
-                sq_row_norms(xp.astype(X[i : min(i + step, n), :], wide), xp)
-                for i in range(0, n, step)
-            ]
-        )
+        parts = [sq_row_norms(widened(i), xp) for i in range(0, n, step)]
+        x_squared_norms = parts[0] if len(parts) == 1 else xp.concat(parts)
     xx = xp.astype(x_squared_norms, wide)
     w = xp.astype(sample_weight, wide)
     if n_local_trials is None:
@@ -85,9 +89,7 @@ def _kmeans_plusplus(
         C = xp.astype(xp.take(X, rows, axis=0), wide)
         cc = sq_row_norms(C, xp)[:, None]
         parts = [
-            cc
-            - 2.0 * (C @ xp.astype(X[i : min(i + step, n), :], wide).T)
-            + xx[None, i : min(i + step, n)]
+            cc - 2.0 * (C @ widened(i).T) + xx[None, i : min(i + step, n)]
             for i in range(0, n, step)
         ]
         D = parts[0] if len(parts) == 1 else xp.concat(parts, axis=1)
