@@ -119,7 +119,8 @@ def test_loose_bound_hands_the_rest_to_float32(forced, monkeypatch, torch) -> No
     certifies nothing, and after the first tile float32 takes the rest."""
     from sklearn.datasets import make_blobs
 
-    monkeypatch.setattr(screen, "_TILE_ELEMENTS", 3000 * 50)  # 50 queries a tile
+    # 50 queries a tile (the screen takes the float32 search's tile plan)
+    monkeypatch.setattr("xplearn.neighbors._search._TILE_ELEMENTS", 3000 * 50)
     pts, _ = make_blobs(3400, 32, centers=10, random_state=0)
     Y, X = pts[:3000].astype(np.float32), pts[3000:].astype(np.float32)
     with xplearn.config_context(screening="off"):

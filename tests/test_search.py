@@ -61,7 +61,7 @@ def test_operations_grow_with_tiles_not_rows(torch, pretend_accelerator):
         for m in (2**15, 2**17):
             Y = torch.randn(m, d, generator=gen)
             counts, (dist, ind) = _count_ops(torch, X, Y, k)
-            rows, cols = search._euclidean_tiles(n, m, k + 8, d, 4, 2**30, True)
+            rows, cols = search.euclidean_tiles(n, m, k + 8, d, 4, 2**30, True)
             n_row, n_col = -(-n // rows), len(search.column_bounds(m, cols))
             tiles.append((n_row, n_col))
             ops.append(sum(counts.values()))
@@ -88,12 +88,12 @@ def test_device_tiles_are_large():
     """The issue's GPU shapes take a handful of ~1 GiB tiles, not hundreds."""
     budget = 20 * 2**30  # a quarter of an H100's free memory
     for m, d in ((1_000_000, 128), (1_000_000, 64), (200_000, 512)):
-        rows, cols = search._euclidean_tiles(10_000, m, 18, d, 4, budget, True)
+        rows, cols = search.euclidean_tiles(10_000, m, 18, d, 4, budget, True)
         n_tiles = -(-10_000 // rows) * len(search.column_bounds(m, cols))
         assert n_tiles <= 64, (m, d, rows, cols)
         assert rows * cols * 4 <= search._DEVICE_TILE_BYTES
     # The CPU keeps its cache-sized tiles.
-    rows, cols = search._euclidean_tiles(10_000, 100_000, 18, 64, 4, 2**30, False)
+    rows, cols = search.euclidean_tiles(10_000, 100_000, 18, 64, 4, 2**30, False)
     assert rows * cols <= search._TILE_ELEMENTS
 
 

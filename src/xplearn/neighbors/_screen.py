@@ -49,10 +49,6 @@ _MIN_ROWS_PER_CANDIDATE = 1024
 # Past this fraction of queries without a certificate the screen stops and
 # the float32 search takes the rest (a screen and a redo cost more than one).
 _MAX_FAILED = 0.1
-# Columns per tile, and the group size of the candidate selection.
-_GROUP = 256
-_TILE_COLS = 131_072
-_TILE_ELEMENTS = 2**24
 _U = 2.0**-8  # bfloat16 unit roundoff (8 significant bits)
 _V = 2.0**-24  # float32 unit roundoff
 
@@ -131,8 +127,9 @@ def screened_search(
     import torch
 
     from xplearn._convert import to_namespace
+    from xplearn._primitives import working_memory_bytes
 
-    from ._search import certified, rerank
+    from ._search import certified, euclidean_tiles, rerank
 
     def view(a: Any) -> Any:
         return to_namespace(a, torch_xp)
@@ -142,9 +139,9 @@ def screened_search(
     with torch.no_grad():
         c, YaT, yy_max = _database(view(Y))
     c = to_namespace(c, xp)
-    cols = min(m, _TILE_COLS)
-    cols -= cols % _GROUP if cols >= _GROUP else 0
-    rows = max(1, min(n, _TILE_ELEMENTS // cols))
+    # The float32 search's CPU tile plan, for bfloat16 products.
+    budget = working_memory_bytes(torch_xp, torch.device("cpu"))
+    rows, cols = euclidean_tiles(n, m, n_cand, d, 2, budget, False)
     buf = torch.empty((rows * cols,), dtype=torch.bfloat16)
     out_v, out_i, redo = [], [], []
     failed = 0

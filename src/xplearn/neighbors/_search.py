@@ -112,7 +112,7 @@ def rounding_bound(xp: ModuleType, dtype: Any, n_features: int) -> float:
     return float(1.5 * (n_features + 2) * eps)
 
 
-def _euclidean_tiles(
+def euclidean_tiles(
     n: int,
     m: int,
     n_cand: int,
@@ -360,14 +360,14 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     exact re-ranking of the candidates and their certificates, with no host
     synchronisation; the rows without a certificate are redone after all
     tiles.  Tiles are cache-sized on a CPU and memory-sized on an
-    accelerator (:func:`_euclidean_tiles`).
+    accelerator (:func:`euclidean_tiles`).
     """
     n, m, d = X.shape[0], Y.shape[0], X.shape[1]
     dev = device_of(X)
     n_cand = min(m, k + _REFINE_EXTRA)
     budget = working_memory_bytes(xp, dev)
     workers = host_workers(xp, n)
-    rows, cols = _euclidean_tiles(
+    rows, cols = euclidean_tiles(
         n, m, n_cand, d, itemsize(X, xp), budget // workers, is_accelerator(xp, dev)
     )
     bounds = column_bounds(m, cols, n_cand)
