@@ -127,9 +127,12 @@ def _param(value: Any, like: Any, xp: ModuleType) -> Any:
     """Return a metric parameter in ``like``'s namespace, device and dtype."""
     import numpy as np
 
-    from xplearn._convert import to_namespace
+    from xplearn._convert import to_namespace, to_numpy
 
-    arr = to_namespace(np.asarray(value, dtype=np.float64), xp, device=device_of(like))
+    # metric_params may come in any framework (a torch V on a GPU): through
+    # the conversion module, not np.asarray.
+    host = np.asarray(to_numpy(value), dtype=np.float64)
+    arr = to_namespace(host, xp, device=device_of(like))
     return xp.astype(arr, like.dtype)
 
 
@@ -193,7 +196,9 @@ def general_block(X: Any, Y: Any, g: GeneralMetric, xp: ModuleType) -> Any:
 def _inverse(V: Any) -> Any:
     import numpy as np
 
-    return np.linalg.inv(np.asarray(V, dtype=np.float64))
+    from xplearn._convert import to_numpy
+
+    return np.linalg.inv(np.asarray(to_numpy(V), dtype=np.float64))
 
 
 def _boolean_block(X: Any, Y: Any, name: str, xp: ModuleType) -> Any:
