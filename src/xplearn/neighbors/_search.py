@@ -308,8 +308,9 @@ def certified(
 
     v = float(xp.finfo(kth.dtype).eps) / 2  # the input's unit roundoff
     wide = float_dtypes(xp, device_of(kth))[0]
-    w_eps = float(xp.finfo(wide).eps)
-    slop = 1.0 + 2.0 * (d + 2) * v + 8.0 * w_eps  # rounding of computed norms
+    slop, eta_per_norm, near_factor = certificate_allowances(
+        d, v, float(xp.finfo(wide).eps)
+    )
     xx = xp.astype(xx, wide)
     tau = xp.astype(tau, wide)
     x_norm = xp.sqrt(xx * slop)
@@ -323,11 +324,26 @@ def certified(
     )
     low = tau - error + xx / slop
     # Back from the rounded centred vectors to the data's differences.
-    eta = 1.01 * v * (x_norm + y_norm)
+    eta = eta_per_norm * (x_norm + y_norm)
     far = xp.sqrt(xp.clip(low, min=0.0)) - eta
-    eps = (d + 4) * 1.01 * v + 8.0 * w_eps  # the exact distances' rounding
-    near = xp.sqrt(xp.astype(kth, wide) * ((1.0 + eps) / (1.0 - eps)))
+    near = xp.sqrt(xp.astype(kth, wide) * near_factor)
     return near < far
+
+
+def certificate_allowances(
+    d: int, v: float, w_eps: float
+) -> tuple[float, float, float]:
+    """Return the rounding allowances of :func:`certified` (the TF graph shares them).
+
+    ``v`` is the input's unit roundoff and ``w_eps`` the epsilon of the float
+    the test runs in.  Returns ``(slop, eta_per_norm, near_factor)``: the
+    relative rounding of computed squared norms, the centring's rounding per
+    unit of norm, and the factor on the k-th computed squared distance that
+    covers the exact distances' own rounding.
+    """
+    slop = 1.0 + 2.0 * (d + 2) * v + 8.0 * w_eps
+    eps = (d + 4) * 1.01 * v + 8.0 * w_eps
+    return slop, 1.01 * v, (1.0 + eps) / (1.0 - eps)
 
 
 def _redo_uncertified(

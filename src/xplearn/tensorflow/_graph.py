@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from xplearn._scaling import safe_range
-from xplearn.neighbors._search import rounding_bound
+from xplearn.neighbors._search import certificate_allowances, rounding_bound
 
 # Candidates kept per query beyond k for the exact re-ranking (the eager
 # float32 search keeps as many).
@@ -256,17 +256,15 @@ def certified(kth: Any, tau: Any, xx: Any, yy_max: Any, d: int) -> Any:
 
     dtype = np.dtype(kth.dtype.as_numpy_dtype)
     eps = float(np.finfo(dtype).eps)
-    v = eps / 2
     slack = rounding_bound(np, dtype, d)
-    slop = 1.0 + 2.0 * (d + 2) * v + 8.0 * eps
+    slop, eta_per_norm, near_factor = certificate_allowances(d, eps / 2, eps)
     x_norm = tf.sqrt(xx * slop)
     y_norm = tf.sqrt(yy_max * slop)
     error = slack * yy_max * slop + slack * xx * slop
     low = tau - error + xx / slop
-    eta = 1.01 * v * (x_norm + y_norm)
+    eta = eta_per_norm * (x_norm + y_norm)
     far = tf.sqrt(tf.maximum(low, 0.0)) - eta
-    eps_d = (d + 4) * 1.01 * v + 8.0 * eps
-    near = tf.sqrt(kth * ((1.0 + eps_d) / (1.0 - eps_d)))
+    near = tf.sqrt(kth * near_factor)
     return near < far
 
 
