@@ -114,15 +114,43 @@ def test_kmeans_plusplus_large_float32_same_on_every_backend(
     """200 000 float32 rows: each draw's steps are ~1/n of the potential, so
     float32 rounding (numpy's and torch's GEMMs differ) once picked another
     7th centre on torch; the draws now run in the device's widest float
-    (widened at once, or tile by tile under a 16 MiB working memory)."""
-    from sklearn.datasets import make_blobs
-
-    X, _ = make_blobs(200_000, 32, centers=10, cluster_std=4.0, random_state=0)
-    X = X.astype(np.float32)
+    (widened at once, or tile by tile under a 16 MiB working memory; on a
+    host float64 copy where the device has no float64, as jax without x64).
+    The data is ``xplearn demo``'s blobs, where torch and jax once differed."""
+    rng = np.random.default_rng(0)
+    centres = 3 * rng.standard_normal((10, 32), dtype=np.float32)
+    y = rng.integers(0, 10, 202_000)
+    X = (centres[y] + rng.standard_normal((202_000, 32), dtype=np.float32))[:200_000]
     _, ref = kmeans_plusplus(X, 10, random_state=0)
+    ref_labels = KMeans(10, n_init=1, max_iter=2, random_state=0).fit(X).labels_
     with xplearn.config_context(working_memory=working_memory):
         _, idx = kmeans_plusplus(backend.asarray(X), 10, random_state=0)
+        km = KMeans(10, n_init=1, max_iter=2, random_state=0)
+        km.fit(backend.asarray(X))  # seeded on the centred data
     np.testing.assert_array_equal(xplearn.to_numpy(idx), ref)
+    np.testing.assert_array_equal(xplearn.to_numpy(km.labels_), ref_labels)
+
+
+def test_kmeans_plusplus_without_float64_on_the_device(monkeypatch, torch) -> None:
+    """A device without float64 (jax without x64, MPS; here torch told so)
+    seeds on a host float64 copy: the same centres and labels as numpy.  (The
+    test suite's jax runs with x64, so it cannot show this itself.)"""
+    import xplearn.cluster._init as init
+
+    rng = np.random.default_rng(0)
+    centres = 3 * rng.standard_normal((10, 32), dtype=np.float32)
+    y = rng.integers(0, 10, 202_000)
+    X = (centres[y] + rng.standard_normal((202_000, 32), dtype=np.float32))[:200_000]
+    ref = KMeans(10, n_init=1, max_iter=2, random_state=0).fit(X)
+    real = init.float_dtypes
+
+    def no_float64_on_torch(xp, device):
+        return (xp.float32,) if "torch" in xp.__name__ else real(xp, device)
+
+    monkeypatch.setattr(init, "float_dtypes", no_float64_on_torch)
+    km = KMeans(10, n_init=1, max_iter=2, random_state=0).fit(torch.asarray(X))
+    assert km.labels_.device == torch.device("cpu")
+    np.testing.assert_array_equal(km.labels_.numpy(), ref.labels_)
 
 
 def test_random_init_and_n_init(backend) -> None:

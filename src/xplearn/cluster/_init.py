@@ -59,6 +59,26 @@ def _kmeans_plusplus(
 
     n = X.shape[0]
     dev = device_of(X)
+    if float_dtypes(xp, dev)[0] != xp.float64:
+        # No float64 on the device (jax without x64, MPS): the draws run on a
+        # host copy in float64 (zero-copy for jax on a CPU), so that the seed
+        # picks the same centres as everywhere else; only indices come back.
+        import array_api_compat.numpy as np_xp
+
+        from xplearn._convert import to_numpy
+
+        norms = None if x_squared_norms is None else to_numpy(x_squared_norms)
+        _, idx_h = _kmeans_plusplus(
+            np.asarray(to_numpy(X), dtype=np.float64),
+            n_clusters,
+            norms,
+            np.asarray(to_numpy(sample_weight), dtype=np.float64),
+            random_state,
+            n_local_trials,
+            np_xp,
+        )
+        idx = xp.asarray(to_numpy(idx_h), device=dev)
+        return xp.take(X, idx, axis=0), idx
     # Distances and potentials in the widest float of the device: the draws
     # compare a uniform number with cumulative sums whose steps are about
     # 1/n of the total, so float32 rounding (which differs between numpy's
