@@ -13,7 +13,10 @@
 # bench.log, gpu.md, gpu.json, pytest.log.  BENCH_S / TEST_S cap each part
 # (seconds), BENCH_ARGS adds benchmark options (--knn-shapes 1000000x64 for a
 # short run), PYTEST_ARGS pytest's (-n 8 where pytest-xdist is installed:
-# the suite takes over 4 minutes in one process on an H100 machine).
+# the suite takes over 4 minutes in one process on an H100 machine).  pytest
+# runs verbose, so that a run cut by its limit still names its failures (-q
+# prints them only at the end), and without the image's pytest-benchmark
+# plugin, whose warning under xdist is an error with our filterwarnings.
 set -u
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/gpu-out}
@@ -29,7 +32,7 @@ python3 -c "import torch, cupy; print(torch.__version__, cupy.__version__)" \
 timeout "${BENCH_S:-300}" python3 benchmarks/gpu.py --out "$OUT" --profile \
     ${BENCH_ARGS:-} >"$OUT/bench.log" 2>&1
 echo "benchmark exit $?" >>"$OUT/bench.log"
-timeout "${TEST_S:-240}" python3 -m pytest -q -p no:cacheprovider -rfE \
+timeout "${TEST_S:-240}" python3 -m pytest -v -p no:cacheprovider -p no:benchmark -rfE \
     --backends=numpy,torch,cupy --durations=10 ${PYTEST_ARGS:-} \
     >"$OUT/pytest.log" 2>&1
 echo "pytest exit $?" >>"$OUT/pytest.log"
