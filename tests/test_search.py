@@ -105,9 +105,11 @@ def test_rerank_chunks_agree(torch):
     Y = torch.randn(500, 64, generator=gen) + 1e4
     X = torch.randn(300, 64, generator=gen) + 1e4
     idx = torch.stack([torch.randperm(500, generator=gen)[:18] for _ in range(300)])
-    whole = ((Y[idx].double() - X[:, None, :].double()) ** 2).sum(dim=2)
+    whole = ((Y[idx] - X[:, None, :]) ** 2).sum(dim=2)
     chunked = search._exact_sq(X, Y, idx, xp)
     assert torch.equal(whole, chunked)
+    wide = ((Y[idx].double() - X[:, None, :].double()) ** 2).sum(dim=2)
+    assert torch.equal(wide, search._exact_sq(X, Y, idx, xp, torch.float64))
 
 
 def _hard_data(kind, rng):
