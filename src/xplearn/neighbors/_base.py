@@ -222,6 +222,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         tags.array_api_support = True
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = False
+        # A precomputed X is samples × samples: cross-validation must cut its
+        # columns too (scikit-learn's _safe_split reads this tag).
+        tags.input_tags.pairwise = self.metric == "precomputed"
         return tags
 
     # -- validation ---------------------------------------------------------
