@@ -83,3 +83,25 @@ def _torch_csr(crow: Any, col: Any, vals: Any, shape: tuple[int, int]) -> Any:
         # to hand back a sparse tensor on the query's device.
         warnings.simplefilter("ignore", UserWarning)
         return torch.sparse_csr_tensor(crow, col, vals, size=shape)
+
+
+def host_graph(graph: Any, caller: Any) -> Any:
+    """``graph`` as scipy CSR unless ``caller`` (the user's data) is torch.
+
+    A graph function given TensorFlow data queries the fit data, which is
+    held in its compute framework (torch where installed): the graph goes
+    back to scipy, as for every framework but torch.
+    """
+    if backend_name(graph) != "torch" or backend_name(caller) == "torch":
+        return graph
+    import scipy.sparse as sp
+
+    shape = tuple(graph.shape)
+    return sp.csr_matrix(
+        (
+            to_numpy(graph.values()).astype("float64"),
+            to_numpy(graph.col_indices()),
+            to_numpy(graph.crow_indices()),
+        ),
+        shape=shape,
+    )
