@@ -11,8 +11,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import xplearn
 from backends import Backend, assert_in_backend
 from xplearn.neighbors import (
+    KNeighborsClassifier,
     KNeighborsTransformer,
     NearestNeighbors,
+    RadiusNeighborsClassifier,
     RadiusNeighborsTransformer,
     kneighbors_graph,
     radius_neighbors_graph,
@@ -184,3 +186,50 @@ def test_graph_rows_in_backend(backend) -> None:
     )
     assert_in_backend(ind[0], backend, "int64")
     assert_in_backend(dist[0], backend, "float64")
+
+
+@pytest.mark.parametrize("kind", ["k", "radius"])
+def test_pipeline_to_xplearn_precomputed(backend, kind) -> None:
+    """A transformer's sparse graph feeds xplearn's own precomputed estimators.
+
+    The graph is read on the host; answers go to the graph's framework: torch
+    for torch data (a torch sparse graph), numpy for the scipy graphs of every
+    other framework.
+    """
+    y = (X[:, 0] > 0).astype(np.int64)
+    if kind == "k":
+        trans = KNeighborsTransformer(n_neighbors=10)
+        est = KNeighborsClassifier(5, metric="precomputed")
+        ref = skn.KNeighborsClassifier(5)
+    else:
+        kw = {"outlier_label": "most_frequent"}
+        trans = RadiusNeighborsTransformer(radius=2 * RADIUS)
+        est = RadiusNeighborsClassifier(RADIUS, metric="precomputed", **kw)
+        ref = skn.RadiusNeighborsClassifier(RADIUS, **kw)
+    pipe = make_pipeline(trans, est).fit(backend.asarray(X), y)
+    pred = pipe.predict(backend.asarray(Q))
+    if backend.name == "torch":
+        assert_in_backend(pred, backend, "int64")
+    else:
+        assert isinstance(pred, np.ndarray)
+    np.testing.assert_array_equal(xplearn.to_numpy(pred), ref.fit(X, y).predict(Q))
+
+
+def test_precomputed_graph_bad_input() -> None:
+    G = KNeighborsTransformer(n_neighbors=3).fit_transform(X)
+    with pytest.raises(ValueError, match="must be square"):
+        NearestNeighbors(metric="precomputed").fit(G[:5])
+    nn = NearestNeighbors(n_neighbors=5, metric="precomputed").fit(G)
+    with pytest.raises(ValueError, match="neighbors per samples are required"):
+        nn.kneighbors(None)
+    with pytest.raises(ValueError, match=r"shape \(n_queries, n_indexed\)"):
+        nn.kneighbors(G[:, :5])
+    negative = G.copy()
+    negative.data[0] = -1.0
+    with pytest.raises(ValueError, match="Negative values"):
+        NearestNeighbors(metric="precomputed").fit(negative)
+    with pytest.raises(TypeError, match="'dok' format"):
+        NearestNeighbors(metric="precomputed").fit(G.todok())
+    before = G.copy()
+    nn.kneighbors(G, n_neighbors=2)
+    assert (before != G).nnz == 0  # the caller's graph is not written

@@ -23,6 +23,13 @@ from xplearn.metrics._general import GeneralMetric, general_metric
 
 from . import _dask
 from ._brute import general_search
+from ._precomputed import (
+    dense_query_of_graph,
+    fit_graph,
+    graph_kneighbors,
+    graph_query,
+    is_sparse,
+)
 from ._search import search, search_lazy
 
 
@@ -307,7 +314,11 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
     def _fit_state(self, X: Any) -> tuple[Edge, Any]:
         name, p = self._metric()
         general = self._general_metric
-        if _dask.is_dask(X) and general is None:
+        precomputed = general is not None and general.name == "precomputed"
+        if precomputed and is_sparse(X):
+            # A sparse graph (a neighbours transformer's) stays scipy CSR.
+            edge, Xc = fit_graph(self, X)
+        elif _dask.is_dask(X) and general is None:
             # The fit data stays in its blocks (issue 14); the general metrics
             # search on the host.
             edge, Xc = _dask.fit_input(self, X)
@@ -315,7 +326,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             edge, Xc = check_fit_input(
                 self, fitted_data(X), ensure_finite=_finite_only(general)
             )
-        if general is not None and general.name == "precomputed":
+        if precomputed and not is_sparse(Xc):
             check_precomputed(Xc, edge.xp)
         self._fit_X = Xc
         self.n_samples_fit_ = int(Xc.shape[0])
@@ -340,6 +351,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
 
         check_is_fitted(self, "_fit_X")
         general = self._general_metric
+        if is_sparse(self._fit_X):
+            # Fitted on a sparse graph, queried by a dense distance matrix.
+            return dense_query_of_graph(self, X)
         edge, Xc = check_query(
             self, X, self._fit_X, ensure_finite=_finite_only(general)
         )
@@ -497,6 +511,12 @@ class _KNeighborsBase(_NeighborsBase):
             int64 indices into the training data; ties to the lower index.
         """
         k_in = self.n_neighbors if n_neighbors is None else n_neighbors
+        graph = graph_query(self, X)
+        if graph is not None:  # a sparse precomputed graph, read on the host
+            g_edge, G = graph
+            k = check_n_neighbors(k_in, self.n_samples_fit_ - (X is None))
+            found = graph_kneighbors(G, k, g_edge, exclude_self=X is None)
+            return g_edge.to_caller(found if return_distance else found[1])
         if X is None:
             from sklearn.utils.validation import check_is_fitted
 
@@ -517,6 +537,12 @@ class _KNeighborsBase(_NeighborsBase):
         ``X=None`` is scikit-learn's leave-one-out: the training points, each
         without itself among its neighbours.
         """
+        graph = graph_query(self, X)
+        if graph is not None:  # a sparse precomputed graph, read on the host
+            g_edge, G = graph
+            k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_ - (X is None))
+            dist, ind = graph_kneighbors(G, k, g_edge, exclude_self=X is None)
+            return g_edge, None, dist, ind
         if X is None:
             from sklearn.utils.validation import check_is_fitted
 

@@ -19,6 +19,7 @@ from xplearn.metrics import pairwise_scaled
 from xplearn.metrics._general import GeneralMetric, general_pairwise
 
 from . import _dask
+from ._precomputed import graph_query, graph_radius
 
 # How a radius scales with the data: squared distances twice, cosine not.
 _RADIUS_POWER = {"sqeuclidean": 2, "cosine": 0}
@@ -60,6 +61,14 @@ def radius_rows(
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(est, "_fit_X")
+    graph = graph_query(est, X)
+    if graph is not None:  # a sparse precomputed graph, read on the host
+        g_edge, G = graph
+        r = check_radius(est.radius if radius is None else radius, G.shape[0])
+        dists, inds = graph_radius(
+            G, r, exclude_self=X is None, sort_results=sort_results
+        )
+        return g_edge, g_edge.device, dists, inds
     if _dask.is_dask(est._fit_X):
         # dask cannot hold ragged results: the fit data is gathered to the
         # host (TODO(#14): per-block ragged results).
