@@ -178,6 +178,10 @@ def test_bad_parameters_and_input(backend) -> None:
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         clf.predict(backend.asarray(bad))
+    with pytest.raises(ValueError, match="get zero weights"):
+        RadiusNeighborsClassifier(5.0, weights=lambda d: d * 0).fit(Xb, Y).predict(
+            backend.asarray(Q[:2])
+        )
     # The radius estimators have no kneighbors, as scikit-learn's.
     assert not hasattr(clf, "kneighbors")
 

@@ -407,7 +407,14 @@ class RadiusNeighborsClassifier(
             pred = c[proba.argmax(axis=1)]
             zero = np.flatnonzero((proba == 0).all(axis=1))
             if zero.size:
-                assert self.outlier_label_ is not None
+                if self.outlier_label_ is None:
+                    # Neighbours, but a weights callable gave them all zero.
+                    msg = (
+                        f"All neighbors of test samples {zero!r} get zero "
+                        "weights and no outlier_label is set. Please modify "
+                        "'weights' or give an outlier_label."
+                    )
+                    raise ValueError(msg)
                 pred[zero] = self.outlier_label_[j]
             preds.append(pred)
         out = np.stack(preds, axis=1) if self.outputs_2d_ else preds[0]
