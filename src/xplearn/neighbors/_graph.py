@@ -272,6 +272,14 @@ class KNeighborsTransformer(
         self.metric_params = metric_params
         self.n_jobs = n_jobs
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        # scikit-learn's array API check wants the output in the input's
+        # namespace; a graph is sparse (scipy CSR, torch sparse CSR), which
+        # the standard has no array for.  The input may be any framework.
+        tags.array_api_support = False
+        return tags
+
     def fit(self, X: Any, y: Any = None) -> KNeighborsTransformer:
         """Store the training data (in its own framework and device).
 
@@ -396,6 +404,14 @@ class RadiusNeighborsTransformer(
         self.p = p
         self.metric_params = metric_params
         self.n_jobs = n_jobs
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        # scikit-learn's array API check wants the output in the input's
+        # namespace; a graph is sparse (scipy CSR, torch sparse CSR), which
+        # the standard has no array for.  The input may be any framework.
+        tags.array_api_support = False
+        return tags
 
     def fit(self, X: Any, y: Any = None) -> RadiusNeighborsTransformer:
         """Store the training data (in its own framework and device).
