@@ -84,6 +84,7 @@ def test_operations_grow_with_tiles_not_rows(torch, pretend_accelerator):
     assert syncs[0] == syncs[1] <= 8, syncs
 
 
+@pytest.mark.real_tile_plan
 def test_device_tiles_are_large():
     """The issue's GPU shapes take a handful of ~1 GiB tiles, not hundreds."""
     budget = 20 * 2**30  # a quarter of an H100's free memory
