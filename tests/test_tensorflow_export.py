@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -169,6 +170,28 @@ def test_tflite_equals_estimator(tf, backend) -> None:
             assert float(got) == pytest.approx(est.score(Q), rel=1e-5)
 
 
+def _equal_up_to_float32_ties(got: Any, want: Any, dist: Any) -> None:
+    """Indices equal, except in runs of neighbours whose distances lie within
+    float32's rounding of each other: the eager search orders those by
+    float64 sums, a TFLite model (no float64 arithmetic) by float32 sums, the
+    lower index first among equal ones.  Such a run holds the same points,
+    unless it reaches the k-th neighbour, where the next one may take a
+    place."""
+    k = want.shape[1]
+    close = np.diff(dist, axis=1) <= 8 * np.finfo(np.float32).eps * dist[:, 1:]
+    for r in range(want.shape[0]):
+        start = 0
+        for j in range(1, k + 1):
+            if j < k and close[r, j - 1]:
+                continue
+            if j - start == 1:
+                assert got[r, start] == want[r, start], (r, start)
+            elif j < k:
+                assert set(got[r, start:j]) == set(want[r, start:j]), (r, start, j)
+            start = j
+    assert np.mean(np.all(got == want, axis=1)) >= 0.9
+
+
 @pytest.mark.parametrize("data", ["grid", "duplicates", "offset", "huge"])
 def test_tflite_adversarial_data(tf, data) -> None:
     """Ties (TFLite's TOPK_V2 keeps the lower index first), offsets, scaling."""
@@ -179,8 +202,8 @@ def test_tflite_adversarial_data(tf, data) -> None:
     flatbuffer = to_tflite(nn)
     got = run_tflite(flatbuffer, "kneighbors", Q)
     dist, ind = nn.kneighbors(Q)
-    np.testing.assert_array_equal(got["indices"], ind)
     np.testing.assert_allclose(got["distances"], dist, rtol=2e-6)
+    _equal_up_to_float32_ties(got["indices"], ind, dist)
     # A batch scaled far from the fitted data takes the run-time rescaling.
     if data == "grid":
         far = Q * 2.0**70

@@ -132,7 +132,12 @@ def to_tflite(estimator: Any, path: Any = None, *, weights: str = "float32") -> 
     ``X`` (any batch size) and named outputs.  In float32 the neighbours,
     labels and cluster labels are those of the estimator; a float64 fit is
     cast to float32, with a warning.  TFLite has no operation that checks
-    for NaN: a NaN query gets unspecified neighbours.
+    for NaN: a NaN query gets unspecified neighbours.  Nor has it float64
+    arithmetic: neighbours whose distances lie within float32's rounding of
+    each other (near-duplicates) are ordered by their float32 sums, the lower
+    index first among equal ones, where the estimator orders them by float64
+    sums; the set of neighbours is the same unless such a run reaches the
+    k-th.
 
     Parameters
     ----------

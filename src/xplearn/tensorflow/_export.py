@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ._graph import WIDE_RERANK
 from ._model import FittedState, GraphModel, check_weights, fitted_state, index_arrays
 
 # Each kind's serving signatures (the first is "serving_default") and outputs.
@@ -165,8 +166,6 @@ def _tflite_state(estimator: Any) -> FittedState:
 
 def to_tflite(estimator: Any, path: Any = None, *, weights: str = "float32") -> bytes:
     """Convert the estimator's SavedModel to a TFLite flatbuffer (builtin ops)."""
-    import tensorflow as tf
-
     if weights not in ("float32", "float16"):
         msg = (
             f"weights must be 'float32' or 'float16', got {weights!r}. int8 "
@@ -175,6 +174,17 @@ def to_tflite(estimator: Any, path: Any = None, *, weights: str = "float32") -> 
         )
         raise ValueError(msg)
     state = _tflite_state(estimator)
+    # TFLite has no float64 arithmetic: the re-ranking stays in float32.
+    token = WIDE_RERANK.set(False)
+    try:
+        return _convert(estimator, state, weights, path)
+    finally:
+        WIDE_RERANK.reset(token)
+
+
+def _convert(estimator: Any, state: Any, weights: str, path: Any) -> bytes:
+    import tensorflow as tf
+
     module = build_module(estimator, finite=False, state=state)
     # No serving_default: a second key for one function would hold its
     # subgraphs twice in the flatbuffer.

@@ -24,6 +24,7 @@ doctest collection does) needs no TensorFlow.
 from __future__ import annotations
 
 import math
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,20 @@ EXTRA = 8
 # Bytes the temporaries of one block of the exact search may take.  The
 # graph runs on phones as well as servers: a fixed budget, not the host's.
 BUDGET = 32 * 2**20
+# The exact re-ranking sums in float64, as the eager search orders (float32
+# sums swap neighbours a rounding apart), except while a TFLite model is
+# traced: TFLite has no float64 arithmetic, so its models order neighbours
+# closer than float32's rounding by their float32 sums (documented).
+WIDE_RERANK: ContextVar[bool] = ContextVar("xplearn_tf_wide_rerank", default=True)
+
+
+def _widen(*arrays: Any) -> tuple[Any, ...]:
+    """``arrays`` in float64 for the exact re-ranking (see :data:`WIDE_RERANK`)."""
+    import tensorflow as tf
+
+    if not WIDE_RERANK.get() or arrays[0].dtype == tf.float64:
+        return arrays
+    return tuple(tf.cast(a, tf.float64) for a in arrays)
 
 
 def pow2_table(dtype: Any) -> tuple[Any, int]:
@@ -208,8 +223,8 @@ def search(X: Any, index: Index, k: int) -> tuple[Any, Any, Any]:
     # The candidates in index order, so that the stable top-k below keeps
     # the lower index of equal distances first.
     cand = -tf.math.top_k(-cand, n_cand).values
-    neg_sq, pos = tf.math.top_k(-exact_sq(Xs, tf.gather(Ys, cand)), k)
-    sq, ind = -neg_sq, tf.gather(cand, pos, batch_dims=1)
+    neg_sq, pos = tf.math.top_k(-exact_sq(*_widen(Xs, tf.gather(Ys, cand))), k)
+    sq, ind = tf.cast(-neg_sq, Xs.dtype), tf.gather(cand, pos, batch_dims=1)
     ok = certified(sq[:, -1], tau, tf.reduce_sum(Xc * Xc, axis=1), yy_max, d)
     sq, ind = _redo(Xs, Ys, k, ok, sq, ind)
     return sq, ind, e
@@ -283,12 +298,14 @@ def exact_topk(X: Any, Y: Any, k: int) -> tuple[Any, Any]:
     """
     import tensorflow as tf
 
+    dtype = X.dtype
+    X, Y = _widen(X, Y)
     m, d = int(Y.shape[0]), int(Y.shape[1])
     chunks, _ = _blocks(m, d, Y.dtype.size)
     parts = [exact_sq(X, Y[None, a:b, :]) for a, b in chunks]
     D = parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
     neg, ind = tf.math.top_k(-D, k)
-    return -neg, ind
+    return tf.cast(-neg, dtype), ind
 
 
 def _redo(X: Any, Y: Any, k: int, ok: Any, sq: Any, ind: Any) -> tuple[Any, Any]:
