@@ -33,7 +33,7 @@ from xplearn._dispatch import Edge
 from xplearn._namespace import device_of
 from xplearn._primitives import segment_weights
 from xplearn._scaling import ldexp, scale_exponent, times_pow2
-from xplearn._tensorflow import graph_method
+from xplearn._traced import is_jax_tracer, traced_method
 from xplearn._validation import check_finite, check_fit_input, check_query
 from xplearn.neighbors._search import nearest_center, nearest_center_scaled
 
@@ -323,7 +323,7 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         edge, Xc = check_query(self, X, self.cluster_centers_)
         return edge, Xc
 
-    @graph_method
+    @traced_method
     def predict(self, X: Any) -> Any:
         """Index of the nearest centre of each sample.
 
@@ -365,7 +365,7 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         edge, _ = Edge.of(X)
         return edge.to_caller(self.labels_)
 
-    @graph_method
+    @traced_method
     def transform(self, X: Any) -> Any:
         """Distances from each sample to every centre.
 
@@ -407,7 +407,7 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         """
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
-    @graph_method
+    @traced_method
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the inertia of ``X`` on the fitted centres.
 
@@ -484,6 +484,20 @@ def kmeans(
     >>> round(inertia, 2)
     0.04
     """
+    if any(is_jax_tracer(a) for a in (X, init, sample_weight)):
+        # Inside jax.jit: a lax.while_loop over Lloyd iterations.
+        from xplearn.jax._kmeans import kmeans as traced
+
+        return traced(
+            X,
+            n_clusters,
+            sample_weight=sample_weight,
+            init=init,
+            n_init=n_init,
+            max_iter=max_iter,
+            tol=tol,
+            return_n_iter=return_n_iter,
+        )
     km = KMeans(
         n_clusters=n_clusters,
         init=init,

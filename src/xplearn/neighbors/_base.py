@@ -17,7 +17,7 @@ from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
 from xplearn._namespace import backend_name, device_of, is_lazy
 from xplearn._scaling import ldexp, scale_back, times_pow2
-from xplearn._tensorflow import graph_method
+from xplearn._traced import check_not_traced, is_jax_tracer, traced_method
 from xplearn._validation import check_fit_input, check_n_features, check_query
 from xplearn.metrics import check_metric, pairwise_scaled, prepare_pair
 from xplearn.metrics._general import GeneralMetric, general_metric, general_pairwise
@@ -110,6 +110,10 @@ def kneighbors(
     >>> dist.round(2)
     array([[0.1, 0.9]])
     """
+    if is_jax_tracer(X) or is_jax_tracer(Y):  # inside jax.jit: static shapes
+        from xplearn.jax._functional import kneighbors as traced
+
+        return traced(X, Y, n_neighbors, metric, return_distance, kwds)
     general = general_metric(metric, kwds)
     if general is not None:
         return _kneighbors_general(X, Y, n_neighbors, general, return_distance)
@@ -368,7 +372,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             xp.reshape(ind[keep], (n, k)),
         )
 
-    @graph_method
+    @traced_method
     def kneighbors(
         self,
         X: Any = None,
@@ -451,6 +455,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         graph : sparse matrix of shape (n_queries, n_samples_fit)
         """
         _check_mode(mode)
+        check_not_traced(X, "X", "kneighbors_graph (a sparse matrix)")
         dist, ind = self.kneighbors(X, n_neighbors, return_distance=True)
         return _csr(dist, ind, self.n_samples_fit_, mode)
 
@@ -487,6 +492,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         from xplearn._convert import to_numpy
 
         _check_sort(sort_results, return_distance)
+        check_not_traced(
+            X, "X", "radius_neighbors (its output size depends on the data)"
+        )
         if _dask.is_dask(getattr(self, "_fit_X", None)):
             return _dask.radius_on_host(self, X, radius, return_distance, sort_results)
         r = self.radius if radius is None else radius
