@@ -327,6 +327,9 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
     def predict(self, X: Any) -> Any:
         """Index of the nearest centre of each sample.
 
+        Jittable: a jax tracer ``X`` is answered inside ``jax.jit`` (exact
+        nearest centre, ties to the lower index).
+
         Parameters
         ----------
         X : array of shape (n_samples, n_features)
@@ -368,6 +371,8 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
     @traced_method
     def transform(self, X: Any) -> Any:
         """Distances from each sample to every centre.
+
+        Jittable: a jax tracer ``X`` is answered inside ``jax.jit``.
 
         Parameters
         ----------
@@ -453,6 +458,14 @@ def kmeans(
     return_n_iter: bool = False,
 ) -> tuple[Any, ...]:
     """K-means clustering, the functional form (scikit-learn's ``k_means``).
+
+    Jittable with an array ``init``: inside ``jax.jit`` (``X``, ``init`` or
+    ``sample_weight`` a jax tracer) Lloyd's iterations run in a
+    ``lax.while_loop`` with the same stopping rule (strict convergence,
+    ``tol``, ``max_iter``) and give the eager result; ``inertia`` and
+    ``best_n_iter`` are then 0-d jax arrays.  k-means++ and "random" draw on
+    the host and raise ``TypeError`` there; ``verbose``, ``random_state``,
+    ``copy_x`` and ``algorithm`` (both give Lloyd's labels) are not used.
 
     Parameters
     ----------

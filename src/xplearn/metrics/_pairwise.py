@@ -300,6 +300,10 @@ def pairwise_distances(
 
     Computed natively in the framework of ``X`` and on its device; ``Y``
     follows ``X``.  Definitions and names are scikit-learn's and scipy's.
+    Jittable for the fast kernels' metrics (euclidean to minkowski below):
+    inside ``jax.jit`` a traced ``X`` or ``Y`` gets the same distances with
+    static shapes and no host round trip; the others raise ``TypeError``
+    there (:mod:`xplearn.jax`).
 
     Parameters
     ----------

@@ -66,7 +66,11 @@ def kneighbors(
 
     Exact (brute-force) search, natively in the framework and on the device of
     ``X``; ``Y`` follows ``X``.  Memory-bounded by
-    ``config_context(working_memory=...)``.
+    ``config_context(working_memory=...)``.  Jittable: inside ``jax.jit``
+    (``X`` or ``Y`` a jax tracer) the search runs with static shapes and no
+    host round trip, with the same answers, for every metric below but
+    scipy's, callables and ``"precomputed"`` (``TypeError``); NaN in a
+    traced input is not reported (:mod:`xplearn.jax`).
 
     Parameters
     ----------
@@ -391,6 +395,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         return_distance : bool, default=True
             Return ``(distances, indices)`` or only indices.
 
+        Jittable: a jax tracer ``X`` (inside ``jax.jit``) is answered with
+        static shapes and no host round trip (:mod:`xplearn.jax`).
+
         Returns
         -------
         neigh_dist : array of shape (n_queries, n_neighbors)
@@ -467,6 +474,10 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         sort_results: bool = False,
     ) -> Any:
         """Neighbours within ``radius`` of each point (scikit-learn semantics).
+
+        Not jittable: the output size depends on the data (``TypeError``
+        for a jax tracer); use :meth:`kneighbors` with a fixed ``n_neighbors``
+        under ``jax.jit``.
 
         Returns numpy object arrays of per-query arrays, as scikit-learn does;
         each per-query array is in the query's framework and device.

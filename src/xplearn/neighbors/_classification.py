@@ -133,6 +133,9 @@ class KNeighborsClassifier(
     def predict(self, X: Any) -> Any:
         """Predict the class labels of ``X``.
 
+        Jittable for numeric labels: a jax tracer ``X`` is answered inside
+        ``jax.jit`` with the eager labels (:mod:`xplearn.jax`).
+
         Parameters
         ----------
         X : array of shape (n_queries, n_features) or None
@@ -170,6 +173,8 @@ class KNeighborsClassifier(
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities (vote shares) of ``X``.
 
+        Jittable: a jax tracer ``X`` is answered inside ``jax.jit``.
+
         Parameters
         ----------
         X : array of shape (n_queries, n_features) or None
@@ -188,6 +193,7 @@ class KNeighborsClassifier(
             probas.append(v / xp.where(total == 0, xp.ones_like(total), total))
         return edge.to_caller(probas if self.outputs_2d_ else probas[0])
 
+    @traced_method
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy (subset accuracy for multi-output), as scikit-learn.
 

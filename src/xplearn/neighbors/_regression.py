@@ -88,6 +88,8 @@ class KNeighborsRegressor(
     def predict(self, X: Any) -> Any:
         """Predict the (weighted) mean target of the neighbours.
 
+        Jittable: a jax tracer ``X`` is answered inside ``jax.jit``.
+
         Parameters
         ----------
         X : array of shape (n_queries, n_features) or None
@@ -118,6 +120,7 @@ class KNeighborsRegressor(
             pred = xp.sum(neigh * w, axis=1) / xp.sum(w, axis=1)
         return pred if self.outputs_2d_ else pred[:, 0]
 
+    @traced_method
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Coefficient of determination R² of the prediction, as scikit-learn.
 
