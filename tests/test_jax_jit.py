@@ -387,7 +387,7 @@ def test_errors(jax) -> None:
         jax.jit(scipy_nn.kneighbors)(Q)
     with pytest.raises(TypeError, match="init as an array"):
         jax.jit(lambda q: kmeans(q, 3))(Q)
-    with pytest.raises(TypeError, match=r"score .*cannot run under jax.jit"):
+    with pytest.raises(TypeError, match=r"score \(it compares with y"):
         jax.jit(lambda q: KNeighborsRegressor(2).fit(Y, Y[:, 0]).score(q, Q[:, 0]))(Q)
     # shape errors are known while tracing: the eager exceptions
     with pytest.raises(ValueError, match="Expected n_neighbors <= n_samples_fit"):

@@ -9,7 +9,7 @@ from sklearn.base import ClassifierMixin
 from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
 from xplearn._namespace import backend_name, device_of
-from xplearn._traced import traced_method
+from xplearn._traced import check_not_traced, traced_method
 
 from ._base import (
     SklearnKNeighborsMixin,
@@ -193,7 +193,6 @@ class KNeighborsClassifier(
             probas.append(v / xp.where(total == 0, xp.ones_like(total), total))
         return edge.to_caller(probas if self.outputs_2d_ else probas[0])
 
-    @traced_method
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy (subset accuracy for multi-output), as scikit-learn.
 
@@ -212,4 +211,6 @@ class KNeighborsClassifier(
         """
         from sklearn.metrics import accuracy_score
 
+        what = f"{type(self).__name__}.score (it compares with y on the host)"
+        check_not_traced(X, "X", what)
         return _host_score(accuracy_score, y, self.predict(X), sample_weight)

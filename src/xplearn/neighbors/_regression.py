@@ -9,7 +9,7 @@ from sklearn.base import RegressorMixin
 from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
 from xplearn._namespace import device_of
-from xplearn._traced import traced_method
+from xplearn._traced import check_not_traced, traced_method
 
 from ._base import (
     SklearnKNeighborsMixin,
@@ -120,7 +120,6 @@ class KNeighborsRegressor(
             pred = xp.sum(neigh * w, axis=1) / xp.sum(w, axis=1)
         return pred if self.outputs_2d_ else pred[:, 0]
 
-    @traced_method
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Coefficient of determination R² of the prediction, as scikit-learn.
 
@@ -139,4 +138,6 @@ class KNeighborsRegressor(
         """
         from sklearn.metrics import r2_score
 
+        what = f"{type(self).__name__}.score (it compares with y on the host)"
+        check_not_traced(X, "X", what)
         return _host_score(r2_score, y, self.predict(X), sample_weight)
