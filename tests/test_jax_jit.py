@@ -183,6 +183,38 @@ def test_vmap_over_query_batches(jax) -> None:
         np.testing.assert_allclose(np.asarray(dist[b]), np.asarray(d0), rtol=1e-6)
 
 
+def test_float64_with_x64(jax) -> None:
+    """float64 (``jax_enable_x64``): an offset of 1e8, grid ties, KMeans ties."""
+    enable_x64 = getattr(jax, "enable_x64", None)
+    if enable_x64 is None:  # pragma: no cover - jax before the context manager
+        pytest.skip("this jax has no jax.enable_x64 context")
+    jnp = jax.numpy
+    rng = np.random.default_rng(3)
+    grid = rng.integers(0, 4, size=(200, 3)).astype(np.float64)
+    with enable_x64(True):
+        for Y in (grid, grid + 1e8, rng.normal(size=(200, 4)) + 1e8):
+            X = Y[:40] + (0.0 if Y is not grid else 0.5)
+            dist, ind = jax.jit(lambda a, b: kneighbors(a, b, 5))(
+                jnp.asarray(X), jnp.asarray(Y)
+            )
+            d = _check(jax, dist, jnp.float64)
+            i = _check(jax, ind, jnp.int64)
+            d0, i0 = kneighbors(jnp.asarray(X), jnp.asarray(Y), 5)
+            np.testing.assert_array_equal(i, np.asarray(i0))
+            np.testing.assert_allclose(d, np.asarray(d0), rtol=1e-14)
+            D = _oracle(X, Y, "euclidean", {})
+            _assert_neighbours(d, i, D, 5, rtol=1e-12, atol=1e-12, ties=True)
+        # KMeans: points equally far from two centres go to the lower index
+        X = np.array([[0.0], [1.0], [2.0], [3.0], [4.0]])
+        init = np.array([[1.0], [3.0]])
+        f = jax.jit(lambda a: kmeans(a, 2, init=init, max_iter=1, tol=0.0))
+        c, lab, inertia = f(jnp.asarray(X))
+        c0, l0, in0 = kmeans(X, 2, init=init, max_iter=1, tol=0.0)
+        np.testing.assert_array_equal(_check(jax, lab, jnp.int64), l0)
+        np.testing.assert_allclose(_check(jax, c, jnp.float64), c0)
+        assert float(inertia) == pytest.approx(in0, rel=1e-12)
+
+
 def test_dtypes_follow_the_eager_policy(jax) -> None:
     jnp = jax.numpy
     X, Y = _data("random")
