@@ -87,7 +87,7 @@ CHECK_QUERIES = 1_000  # queries compared with the float64 reference
 KNN_SHAPES = [(1_000_000, 128), (1_000_000, 64), (200_000, 512)]  # database, d
 KMEANS_SHAPES = [(1_000_000, 64, 256), (2_000_000, 32, 1024)]  # n, d, k
 ITERS = 20
-PROFILE_SHAPE = 1  # --profile looks at KNN_SHAPES[1], 1M × 64, as the issue did
+PROFILE_SHAPE = 1  # --profile looks at the second shape (1M × 64, as the issue did)
 
 # --quick: tiny sizes for a smoke test (CPU or GPU); the chunk is small so
 # that the baselines still loop over several chunks.
@@ -215,6 +215,17 @@ def options() -> argparse.Namespace:
         help="sections to run, comma-separated: kneighbors, kmeans",
     )
     p.add_argument(
+        "--knn-shapes",
+        default=None,
+        help="kneighbors databases to run, e.g. 1000000x64,200000x512 (default: "
+        "the issue's three)",
+    )
+    p.add_argument(
+        "--kmeans-shapes",
+        default=None,
+        help="KMeans problems to run, e.g. 1000000x64x256 (default: the issue's two)",
+    )
+    p.add_argument(
         "--profile",
         action="store_true",
         help="count the CUDA kernels and aten operations of one search at "
@@ -223,6 +234,14 @@ def options() -> argparse.Namespace:
     args = harness.parse(p)
     if args.only:
         p.error("--only is run.py's and kmeans.py's, not gpu.py's")
+    for name in ("knn_shapes", "kmeans_shapes"):
+        value = getattr(args, name)
+        if value is not None:
+            try:
+                shapes = [tuple(int(v) for v in s.split("x")) for s in value.split(",")]
+            except ValueError:
+                p.error(f"--{name.replace('_', '-')} takes shapes like 1000000x64")
+            setattr(args, name, shapes)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     args.parts = [s.strip() for s in args.parts.split(",") if s.strip()]
     for what, got, known in (
@@ -616,7 +635,9 @@ def kneighbors_section(env: Env, n_db: int, d: int, n_q: int, chunk: int) -> Non
     check_knn(env, name, rows)
     for line in knn_table(section):
         print(line)
-    if env.args.profile and len(env.results["kneighbors"]) == PROFILE_SHAPE + 1:
+    shapes = env.args.knn_shapes or (QUICK_KNN_SHAPES if env.args.quick else KNN_SHAPES)
+    profiled = shapes[min(PROFILE_SHAPE, len(shapes) - 1)]
+    if env.args.profile and (n_db, d) == profiled:
         profile_section(env, name, contenders)
     del contenders, Y, Q
     env.release()
@@ -1279,13 +1300,15 @@ def main() -> None:
         n_q, chunk = (QUICK_QUERIES, QUICK_CHUNK) if q else (N_QUERIES, CHUNK)
         sections += [
             partial(kneighbors_section, env, n_db, d, n_q, chunk)
-            for n_db, d in (QUICK_KNN_SHAPES if q else KNN_SHAPES)
+            for n_db, d in (args.knn_shapes or (QUICK_KNN_SHAPES if q else KNN_SHAPES))
         ]
     if "kmeans" in args.parts:
         iters = QUICK_ITERS if q else ITERS
         sections += [
             partial(kmeans_section, env, n, d, k, iters)
-            for n, d, k in (QUICK_KMEANS_SHAPES if q else KMEANS_SHAPES)
+            for n, d, k in (
+                args.kmeans_shapes or (QUICK_KMEANS_SHAPES if q else KMEANS_SHAPES)
+            )
         ]
     for section in sections:
         try:

@@ -94,6 +94,25 @@ def test_segment_sums_fast_path_matches_standard(backend) -> None:
     assert xplearn.to_numpy(totals)[4] == 0
     weights = segment_weights(lab, wc, 6, xp)
     np.testing.assert_allclose(xplearn.to_numpy(weights), xplearn.to_numpy(totals))
+    # weights=None: unit weights (torch skips the weighted copy of X)
+    s_one, t_one = segment_sums(Xc, lab, None, 6, xp)
+    ref = np.zeros((6, 3))
+    np.add.at(ref, labels, X)
+    np.testing.assert_allclose(xplearn.to_numpy(s_one), ref, rtol=1e-12)
+    np.testing.assert_array_equal(
+        xplearn.to_numpy(t_one), np.bincount(labels, minlength=6)
+    )
+    assert t_one.dtype == Xc.dtype
+
+
+def test_column_means(backend) -> None:
+    from xplearn._primitives import column_means
+
+    X = np.random.default_rng(0).normal(size=(40, 5)) + 1e3
+    edge, Xc = Edge.of(backend.asarray(X))
+    got = column_means(Xc, edge.xp)
+    assert got.dtype == Xc.dtype
+    np.testing.assert_allclose(xplearn.to_numpy(got), X.mean(axis=0), rtol=1e-12)
 
 
 def test_index_dtype_without_int64(strict) -> None:

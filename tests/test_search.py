@@ -105,7 +105,7 @@ def test_rerank_chunks_agree(torch):
     Y = torch.randn(500, 64, generator=gen) + 1e4
     X = torch.randn(300, 64, generator=gen) + 1e4
     idx = torch.stack([torch.randperm(500, generator=gen)[:18] for _ in range(300)])
-    whole = ((Y[idx] - X[:, None, :]) ** 2).sum(dim=2)
+    whole = ((Y[idx].double() - X[:, None, :].double()) ** 2).sum(dim=2)
     chunked = search._exact_sq(X, Y, idx, xp)
     assert torch.equal(whole, chunked)
 
@@ -119,13 +119,23 @@ def _hard_data(kind, rng):
         pts = base + 1e-4 * rng.standard_normal(base.shape)
     elif kind == "grid":  # integers: exact ties everywhere
         pts = rng.integers(0, 4, size=(2200, 3)).astype(float)
+    elif kind == "sphere":  # queries at the centre of a sphere: distances
+        # a few float32 units in the last place apart, where a float32 sum
+        # orders 60% of the rows differently from float64
+        v = rng.standard_normal((2200, 64))
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        pts = v * (1 + 1e-7 * rng.standard_normal((2200, 1)))
+        pts[:200] *= 1e-5
     else:  # "norms": row norms spread over 1e-3 … 1e3
         pts = rng.standard_normal((2200, 12)) * 10.0 ** rng.uniform(-3, 3, (2200, 1))
     pts = pts.astype(np.float32)
     return pts[200:], pts[:200]
 
 
-@pytest.mark.parametrize("kind", ["offset", "near_duplicates", "grid", "norms"])
+KINDS = ["offset", "near_duplicates", "grid", "norms", "sphere"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_accelerator_tiles_are_exact(backend, monkeypatch, kind):
     """The accelerator's tile plan (here several row and column tiles) gives
     the float64 answer on every backend: indices, ties to the lower index."""
@@ -139,6 +149,23 @@ def test_accelerator_tiles_are_exact(backend, monkeypatch, kind):
         dist, ind = kneighbors(backend.asarray(X), backend.asarray(Y), n_neighbors=7)
     assert_in_backend(ind, backend, "int64")
     assert_in_backend(dist, backend, "float32")
+    ref = cdist(X.astype(np.float64), Y.astype(np.float64), "sqeuclidean")
+    want = np.argsort(ref, axis=1, kind="stable")[:, :7]
+    np.testing.assert_array_equal(xplearn.to_numpy(ind), want)
+    exact = np.sqrt(np.take_along_axis(ref, want, axis=1))
+    np.testing.assert_allclose(xplearn.to_numpy(dist), exact, rtol=1e-6, atol=1e-30)
+
+
+@pytest.mark.parametrize("screening", ["off", "auto"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_order_is_float64s(backend, kind, screening):
+    """The CPU tile plan, screened or not, orders neighbours as float64 does
+    on the same float32 values, also where their float32 distances differ by
+    a unit in the last place ("sphere": a float32 re-ranking got 118 of the
+    200 rows in another order)."""
+    Y, X = _hard_data(kind, np.random.default_rng(4))
+    with xplearn.config_context(screening=screening):
+        dist, ind = kneighbors(backend.asarray(X), backend.asarray(Y), n_neighbors=7)
     ref = cdist(X.astype(np.float64), Y.astype(np.float64), "sqeuclidean")
     want = np.argsort(ref, axis=1, kind="stable")[:, :7]
     np.testing.assert_array_equal(xplearn.to_numpy(ind), want)

@@ -31,7 +31,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin as _NamesOut
 
 from xplearn._dispatch import Edge
 from xplearn._namespace import device_of
-from xplearn._primitives import segment_weights
+from xplearn._primitives import column_means, segment_weights
 from xplearn._scaling import ldexp, scale_exponent, times_pow2
 from xplearn._traced import is_jax_tracer, traced_method
 from xplearn._validation import check_finite, check_fit_input, check_query
@@ -270,7 +270,7 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         e = scale_exponent([Xc] if given is None else [Xc, given], xp)
         Xs = times_pow2(Xc, -e, xp)
         # Centre the data: the expansion's distances are more accurate there.
-        mean = xp.mean(Xs, axis=0)
+        mean = column_means(Xs, xp)
         Xm = Xs - mean
         if given is not None:  # given in X's coordinates
             given = times_pow2(given, -e, xp) - mean

@@ -50,6 +50,8 @@ class _Data:
         self.w = w  # their weights
         self.Xa, self.XX = augment_queries(X, xp, multiple=1)  # [-2X, 1], ‖x‖²
         self.workers = host_workers(xp, X.shape[0])
+        # Unit weights (no sample_weight) spare the M-step a weighted copy.
+        self.unit = namespace_name(xp) == "torch" and bool(xp.all(w == 1))
 
 
 def _operands(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any]:
@@ -142,7 +144,7 @@ def _lloyd_pass(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any, An
 def _all_sums(data: _Data, labels: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     """:func:`segment_sums` of every point (numpy's shares on the host threads)."""
     if namespace_name(xp) != "numpy" or data.workers == 1:
-        return segment_sums(data.X, labels, data.w, k, xp)
+        return segment_sums(data.X, labels, None if data.unit else data.w, k, xp)
 
     def share(lo: int, hi: int) -> tuple[Any, Any]:
         return segment_sums(data.X[lo:hi], labels[lo:hi], data.w[lo:hi], k, xp)
@@ -285,6 +287,36 @@ def _new_centers(
     return new
 
 
+def _step(
+    data: _Data,
+    labels: Any,
+    labels_old: Any,
+    centers: Any,
+    sums: Any,
+    totals: Any,
+    xp: ModuleType,
+) -> tuple[Any, float, bool]:
+    """Run the M-step and what the stopping rule needs, with one host read.
+
+    ``(new centres, centre shift, labels unchanged)``.  On an accelerator
+    each read of a device value stalls the queue of launched work: the
+    empty-cluster test, the shift and the label comparison travel together,
+    and only a fit with an empty cluster (rare) reads again.
+    """
+    empty = totals == 0
+    safe = xp.where(empty, xp.ones_like(totals), totals)
+    new = xp.astype(sums / safe[:, None], data.X.dtype)
+    dt = new.dtype
+    parts = [xp.astype(xp.any(empty), dt), xp.sum((new - centers) ** 2)]
+    if labels_old is not None:
+        parts.append(xp.astype(xp.all(labels == labels_old), dt))
+    flags = _host_floats(xp.stack(parts))
+    if flags[0]:
+        new = _new_centers(data, labels, centers, sums, totals, xp)
+        flags[1] = float(xp.sum((new - centers) ** 2))
+    return new, float(flags[1]), labels_old is not None and bool(flags[2])
+
+
 def _converged(i: int, strict: bool, shift: float, tol: float, verbose: int) -> bool:
     """scikit-learn's stopping rule, with its messages under ``verbose``."""
     if strict:
@@ -315,12 +347,10 @@ def _lloyd(
     i = 0
     for i in range(max_iter):
         labels, sums, totals = _lloyd_pass(data, centers, xp)
-        new = _new_centers(data, labels, centers, sums, totals, xp)
         if verbose:
             print(f"Iteration {i}, inertia {_inertia(data, centers, labels, xp)}.")
-        shift = float(xp.sum((new - centers) ** 2))
+        new, shift, strict = _step(data, labels, labels_old, centers, sums, totals, xp)
         centers = new
-        strict = labels_old is not None and bool(xp.all(labels == labels_old))
         if _converged(i, strict, shift, tol, verbose):
             break
         labels_old = labels

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from xplearn._dispatch import Edge
 from xplearn._namespace import is_lazy, namespace_name
-from xplearn._primitives import sq_row_norms, working_memory_bytes
+from xplearn._primitives import column_means, sq_row_norms, working_memory_bytes
 from xplearn._scaling import scale_back, scale_exponent, times_pow2
 from xplearn._traced import is_jax_tracer
 from xplearn._validation import check_array, check_n_features, result_dtype
@@ -78,7 +78,7 @@ class _EuclideanPairs:
         self.xp, self.Y = xp, Y
         self.wide = float_dtypes(xp, _device(Y))[0]
         Yw = xp.astype(Y, self.wide)
-        self.c = xp.mean(Yw, axis=0)
+        self.c = column_means(Yw, xp)
         self.Yc = Yw - self.c
         self.YY = sq_row_norms(self.Yc, xp)
         d = Y.shape[1]

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 from xplearn._namespace import device_of, namespace_name
 from xplearn._primitives import (
+    column_means,
     group_candidates,
     is_accelerator,
     merge_candidates,
@@ -37,7 +38,7 @@ from xplearn._primitives import (
     working_memory_bytes,
 )
 from xplearn._scaling import scale_back, scale_exponent, times_pow2
-from xplearn._validation import index_dtype
+from xplearn._validation import float_dtypes, index_dtype
 from xplearn.metrics import EUCLIDEAN, distance_block, itemsize
 
 from ._screen import screen_applies, screened_search
@@ -63,7 +64,12 @@ _DEVICE_TILE_COLS = 262_144
 def _exact_sq(Xq: Any, Y: Any, idx: Any, xp: ModuleType) -> Any:
     """Exact squared distances from each query to its candidate rows of ``Y``.
 
-    By differences, ``Σ (y − x)²``.  On a CPU a chunk of queries at a time,
+    By differences, ``Σ (y − x)²``, in the widest float the device has
+    (float64 for float32 input): float32 sums are off by a few units in the
+    last place, which swaps two neighbours whose true distances are that
+    close (one query in a thousand at 1M × 128 on an H100), so the order is
+    that of a float64 computation on the same values; the result is float64.
+    On a CPU a chunk of queries at a time,
     so the gathered candidates stay in cache through the subtraction, the
     squares and the sum (one pass over all of them cost four trips to memory:
     19 of the 48 ms of a 1 000 × 2 000 × 512 search); on an accelerator in
@@ -71,6 +77,7 @@ def _exact_sq(Xq: Any, Y: Any, idx: Any, xp: ModuleType) -> Any:
     """
     n, c = idx.shape
     d = Y.shape[1]
+    wide = float_dtypes(xp, device_of(Xq))[0]
     step = n
     if not is_accelerator(xp, device_of(Xq)):
         step = max(1, _RERANK_ELEMENTS // max(1, c * d))
@@ -79,7 +86,7 @@ def _exact_sq(Xq: Any, Y: Any, idx: Any, xp: ModuleType) -> Any:
         j = min(i + step, n)
         flat = xp.reshape(idx[i:j, :], (-1,))
         cand = xp.reshape(xp.take(Y, flat, axis=0), (j - i, c, d))
-        diff = cand - Xq[i:j, None, :]
+        diff = xp.astype(cand, wide) - xp.astype(Xq[i:j, None, :], wide)
         parts.append(xp.sum(diff * diff, axis=2))
     return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
 
@@ -94,7 +101,7 @@ def rerank(Xq: Any, Y: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any]
     idx = take_rows(idx, xp.argsort(idx, axis=1), xp)
     exact = _exact_sq(Xq, Y, idx, xp)
     pos = xp.argsort(exact, axis=1, stable=True)[:, :k]
-    return take_rows(exact, pos, xp), take_rows(idx, pos, xp)
+    return xp.astype(take_rows(exact, pos, xp), Xq.dtype), take_rows(idx, pos, xp)
 
 
 def rounding_bound(xp: ModuleType, dtype: Any, n_features: int) -> float:
@@ -234,19 +241,20 @@ def _exact_rows(
     a framework call per row, minutes for ten thousand rows full of ties.
     """
     n, (m, d) = Xb.shape[0], Y.shape
-    per_pair = max(1, d * itemsize(Y, xp) * 2)
+    wide = float_dtypes(xp, device_of(Xb))[0]  # as _exact_sq, for the same order
+    per_pair = max(1, d * 8 * 3)
     cols = min(m, max(1, budget // per_pair))
     rows = max(1, min(n, budget // (per_pair * cols)))
     out_v, out_i = [], []
     for i in range(0, n, rows):
-        x = Xb[i : min(i + rows, n), None, :]
+        x = xp.astype(Xb[i : min(i + rows, n), None, :], wide)
         parts = []
         for j in range(0, m, cols):
-            diff = Y[None, j : min(j + cols, m), :] - x
+            diff = xp.astype(Y[None, j : min(j + cols, m), :], wide) - x
             parts.append(xp.sum(diff * diff, axis=2))
         dist = parts[0] if len(parts) == 1 else xp.concat(parts, axis=1)
         v, ix = topk_smallest(dist, k, xp)
-        out_v.append(v)
+        out_v.append(xp.astype(v, Xb.dtype))
         out_i.append(ix)
     if len(out_v) == 1:
         return out_v[0], out_i[0]
@@ -390,7 +398,7 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     # The screen runs on data centred on the database mean: its rounding
     # grows with the norms, which a common offset (coordinates, 1e4 + noise)
     # makes far larger than the distances.
-    c = xp.mean(Y, axis=0)
+    c = column_means(Y, xp)
     Yc = Y - c
     YY = sq_row_norms(Yc, xp)
     # (d + 1 + pad) × m, built once; the inner dimension is padded with zeros
