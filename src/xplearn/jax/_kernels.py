@@ -194,8 +194,15 @@ def _block_search(X: Any, Y: Any, k: int, metric: str, p: float) -> tuple[Any, A
 
 
 def exact_topk(X: Any, Y: Any, k: int) -> tuple[Any, Any]:
-    """Exact ``k`` nearest (squared) by differences against all of ``Y``."""
-    return smallest(diff_sq(X, Y), k)
+    """Exact ``k`` nearest (squared) by differences against all of ``Y``.
+
+    Summed and ranked in the widest float, as the eager search ranks (float32
+    sums swap neighbours a unit in the last place apart); returned in
+    ``X``'s dtype.
+    """
+    wide = wide_dtype()
+    sq, ind = smallest(diff_sq(X.astype(wide), Y.astype(wide)), k)
+    return sq.astype(X.dtype), ind
 
 
 def certified(kth: Any, tau: Any, xx: Any, yy_max: Any, d: int) -> Any:
@@ -237,7 +244,7 @@ def euclidean_search(X: Any, Y: Any, k: int) -> tuple[Any, Any]:
         def everything(Xq: Any, _: Any) -> tuple[Any, Any]:
             return exact_topk(Xq, Y, k)
 
-        out: tuple[Any, Any] = map_rows(everything, X, _rows_for(n, 2 * m * d * size))
+        out: tuple[Any, Any] = map_rows(everything, X, _rows_for(n, 2 * m * d * 8))
         return out
     # Centred on the database mean: the screen's rounding grows with the
     # norms, which a common offset (1e4 + noise) makes far larger than the
@@ -246,6 +253,7 @@ def euclidean_search(X: Any, Y: Any, k: int) -> tuple[Any, Any]:
     Yc = Y - c
     YY = jnp.sum(Yc * Yc, axis=1)
     yy_max = jnp.max(YY)
+    wide = wide_dtype()
 
     def tile(Xq: Any, _: Any) -> tuple[Any, Any, Any]:
         Xc = Xq - c
@@ -255,15 +263,16 @@ def euclidean_search(X: Any, Y: Any, k: int) -> tuple[Any, Any]:
         # The candidates in index order: the stable sort below then puts the
         # lower index of equal distances first.
         cand = jnp.sort(cand, axis=1)
-        diff = jnp.take(Y, cand, axis=0) - Xq[:, None, :]
+        # In the widest float, as the eager re-ranking (exact_topk).
+        diff = jnp.take(Y, cand, axis=0).astype(wide) - Xq[:, None, :].astype(wide)
         exact = jnp.sum(diff * diff, axis=2)
         pos = jnp.argsort(exact, axis=1, stable=True)[:, :k]
-        sq = jnp.take_along_axis(exact, pos, axis=1)
+        sq = jnp.take_along_axis(exact, pos, axis=1).astype(X.dtype)
         ind = jnp.take_along_axis(cand, pos, axis=1)
         ok = certified(sq[:, -1], tau, jnp.sum(Xc * Xc, axis=1), yy_max, d)
         return sq, ind, ok
 
-    per_row = 3 * m * size + 2 * n_cand * d * size + 64
+    per_row = 3 * m * size + 2 * n_cand * d * 8 + 64
     sq, ind, ok = map_rows(tile, X, _rows_for(n, per_row))
     return redo(X, Y, k, ok, sq, ind)
 
