@@ -10,11 +10,12 @@ trip, as the TF graph kernels (:mod:`xplearn.tensorflow._graph`) have them:
 * Euclidean search: a screen ``‖y_c‖² − 2 x_c·y_c`` of data centred on the
   database mean (a common offset does not enter its rounding) keeps
   ``k + 8`` candidates per query, re-ranked by their exact squared distances
-  ``Σ (y − x)²``, equal distances by the lower index; a query whose
-  certificate (:func:`xplearn.neighbors._search.certified`, the same
-  allowances) cannot exclude every non-candidate is searched again exactly,
-  by differences against every row, in a ``while_loop`` over blocks of such
-  queries (none: no iteration);
+  ``Σ (y − x)²`` summed in the widest float, equal distances by the lower
+  index; a query whose certificate
+  (:func:`xplearn.neighbors._search.certified`, the same allowances) cannot
+  exclude every non-candidate is searched again exactly, by differences
+  against every row, in a ``while_loop`` over blocks of such queries (none:
+  no iteration);
 * Euclidean distances: the centred expansion in the widest float, the pairs
   its rounding could spoil measured again by differences (``lax.cond``);
 * the other metrics by their eager block formulas, then ``lax.top_k``
@@ -289,7 +290,7 @@ def redo(X: Any, Y: Any, k: int, ok: Any, sq: Any, ind: Any) -> tuple[Any, Any]:
 
     jnp = _jnp()
     n, m = X.shape[0], Y.shape[0]
-    block = _rows_for(n, 2 * m * X.dtype.itemsize + 64)
+    block = _rows_for(n, 2 * m * 8 + 64)  # (block, m) distances, widest float
     bad = ~ok
     count = jnp.sum(bad.astype(jnp.int32))
     rows = jnp.nonzero(bad, size=n, fill_value=n)[0].astype(jnp.int32)
