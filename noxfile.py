@@ -24,6 +24,7 @@ nox.options.sessions = [
     "lint",
     "typecheck",
     "tests",
+    "tests_pretend_gpu",
     "tests_min",
     "sklearn_suite",
     "docs",
@@ -96,6 +97,37 @@ def tests(session: nox.Session, backend: str) -> None:
         *session.posargs,
         env={"TF_CPP_MIN_LOG_LEVEL": "2"},
     )
+
+
+@nox.session
+def tests_pretend_gpu(session: nox.Session) -> None:
+    """The search, KMeans and fuzz tests on torch through the accelerator paths.
+
+    ``--pretend-accelerator`` makes torch on the CPU take the code a GPU runs
+    (device-sized tiles, scaled down; float64 re-ranking of every candidate;
+    no host reads in the tile loop), so CI tests that logic without a GPU.
+    """
+    extra, _ = BACKENDS["torch"]
+    session.install(*_groups("test"), *extra, "-e", ".")
+    session.run(
+        "pytest",
+        "--backends=torch",
+        "--pretend-accelerator",
+        *(session.posargs or PRETEND_GPU_TESTS),
+    )
+
+
+# What --pretend-accelerator changes: the search, the selections, KMeans.
+PRETEND_GPU_TESTS = [
+    "tests/test_search.py",
+    "tests/test_screen.py",
+    "tests/test_neighbors.py",
+    "tests/test_neighbors_estimators.py",
+    "tests/test_cluster.py",
+    "tests/test_metrics.py",
+    "tests/test_primitives.py",
+    "tests/test_fuzz.py",
+]
 
 
 @nox.session

@@ -34,6 +34,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ),
     )
     parser.addoption("--runslow", action="store_true", help="run tests marked slow")
+    parser.addoption(
+        "--pretend-accelerator",
+        action="store_true",
+        help=(
+            "run torch on the CPU through the accelerator code paths (device-"
+            "sized tiles scaled down, float64 re-ranking of every candidate, no "
+            "host reads in the tile loop): GPU logic tested without a GPU"
+        ),
+    )
 
 
 def _requested(config: pytest.Config) -> list[str]:
@@ -88,7 +97,40 @@ def pytest_collection_modifyitems(
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return "xplearn backends: " + ", ".join(b.id for b in config.stash[_KEY])
+    pretend = config.getoption("--pretend-accelerator")
+    return (
+        "xplearn backends: "
+        + ", ".join(b.id for b in config.stash[_KEY])
+        + (" (torch pretends to be an accelerator)" if pretend else "")
+    )
+
+
+@pytest.fixture(autouse=True)
+def _pretend_accelerator(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--pretend-accelerator``: torch takes the accelerator's paths on a CPU.
+
+    The tiles shrink 1024× (1 MiB, 4 096 columns) so that small test data
+    still spans several row and column tiles, as a GPU search does.
+    """
+    if not request.config.getoption("--pretend-accelerator"):
+        return
+    if "real_tile_plan" in request.keywords:
+        pytest.skip("checks the real device tile plan (--pretend-accelerator)")
+    import xplearn._primitives as primitives
+    import xplearn.neighbors._search as search
+    from xplearn._namespace import namespace_name
+
+    real = primitives.is_accelerator
+
+    def pretend(xp: object, device: object) -> bool:
+        return namespace_name(xp) == "torch" or real(xp, device)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(primitives, "is_accelerator", pretend)
+    monkeypatch.setattr(search, "is_accelerator", pretend)
+    monkeypatch.setattr(search, "_DEVICE_TILE_BYTES", 2**20)
+    monkeypatch.setattr(search, "_DEVICE_TILE_COLS", 4096)
 
 
 def _framework(request: pytest.FixtureRequest, name: str) -> object:

@@ -84,6 +84,7 @@ def test_operations_grow_with_tiles_not_rows(torch, pretend_accelerator):
     assert syncs[0] == syncs[1] <= 8, syncs
 
 
+@pytest.mark.real_tile_plan
 def test_device_tiles_are_large():
     """The issue's GPU shapes take a handful of ~1 GiB tiles, not hundreds."""
     budget = 20 * 2**30  # a quarter of an H100's free memory
@@ -105,9 +106,11 @@ def test_rerank_chunks_agree(torch):
     Y = torch.randn(500, 64, generator=gen) + 1e4
     X = torch.randn(300, 64, generator=gen) + 1e4
     idx = torch.stack([torch.randperm(500, generator=gen)[:18] for _ in range(300)])
-    whole = ((Y[idx].double() - X[:, None, :].double()) ** 2).sum(dim=2)
+    whole = ((Y[idx] - X[:, None, :]) ** 2).sum(dim=2)
     chunked = search._exact_sq(X, Y, idx, xp)
     assert torch.equal(whole, chunked)
+    wide = ((Y[idx].double() - X[:, None, :].double()) ** 2).sum(dim=2)
+    assert torch.equal(wide, search._exact_sq(X, Y, idx, xp, torch.float64))
 
 
 def _hard_data(kind, rng):

@@ -68,7 +68,7 @@ SUPPORT: Final = (
         zero_copy="numpy ↔ torch, TF ↔ torch",
         notes=(
             "bfloat16 computes in float32; sparse tensors rejected; "
-            "`kneighbors_graph` gives torch sparse CSR"
+            "neighbour graphs and transformers give torch sparse CSR"
         ),
     ),
     Support(
@@ -101,7 +101,8 @@ SUPPORT: Final = (
             "`kneighbors`/`pairwise_distances` run blockwise over query chunks; "
             "KMeans, MiniBatchKMeans and the k-neighbours estimators keep the "
             "fit data in its blocks (one compute per Lloyd iteration); "
-            "`radius_neighbors` and general metrics gather it on the host"
+            "`radius_neighbors`, the radius estimators and general metrics "
+            "gather it on the host"
         ),
     ),
     Support(

@@ -248,6 +248,8 @@ def check_finite(
 
     ``fix`` is the sentence that says what to do about it.
     """
+    if _all_finite_fast(X, xp):
+        return
     finite = xp.isfinite(X)
     if bool(xp.all(finite)):
         return
@@ -265,6 +267,27 @@ def check_finite(
         f"at row {row}, column {col}. {fix}"
     )
     raise ValueError(msg)
+
+
+def _all_finite_fast(X: Any, xp: ModuleType) -> bool:
+    """Whether ``X`` is all finite, by its extremes (``False``: look closer).
+
+    NaN propagates through min and max and an infinity is an extreme, so
+    finite extremes mean finite data: one or two reductions without a
+    temporary, where torch's ``isfinite`` makes four passes and two
+    temporaries (30 of 240 ms of a one-iteration KMeans fit at 200 000 × 64).
+    """
+    name = namespace_name(xp)
+    if name == "numpy" and X.dtype.kind == "f":
+        if X.size == 0:
+            return True
+        return math.isfinite(float(X.min())) and math.isfinite(float(X.max()))
+    if name == "torch" and X.dtype.is_floating_point:
+        if X.numel() == 0:
+            return True
+        low, high = X.aminmax()
+        return math.isfinite(float(low)) and math.isfinite(float(high))
+    return False
 
 
 def check_n_features(

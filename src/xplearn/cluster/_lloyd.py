@@ -79,7 +79,7 @@ def _labels(Xa: Any, Ca: Any, xp: ModuleType) -> Any:
     rows = _tile_rows(xp, Xa, k)
     ix = index_dtype(xp, device_of(Xa))
     parts = [
-        xp.astype(_argmin_rows(Xa[i : min(i + rows, n), :] @ Ca, xp), ix)
+        xp.astype(_argmin_rows(Xa[i : min(i + rows, n), :] @ Ca, xp), ix, copy=False)
         for i in range(0, n, rows)
     ]
     return parts[0] if len(parts) == 1 else xp.concat(parts)

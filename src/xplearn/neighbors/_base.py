@@ -15,15 +15,21 @@ from sklearn.base import BaseEstimator
 
 from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
-from xplearn._namespace import backend_name, device_of, is_lazy
-from xplearn._scaling import ldexp, scale_back, times_pow2
+from xplearn._namespace import device_of, is_lazy
 from xplearn._traced import check_not_traced, is_jax_tracer, traced_method
 from xplearn._validation import check_fit_input, check_n_features, check_query
-from xplearn.metrics import check_metric, pairwise_scaled, prepare_pair
-from xplearn.metrics._general import GeneralMetric, general_metric, general_pairwise
+from xplearn.metrics import check_metric, prepare_pair
+from xplearn.metrics._general import GeneralMetric, general_metric
 
 from . import _dask
 from ._brute import general_search
+from ._precomputed import (
+    dense_query_of_graph,
+    fit_graph,
+    graph_kneighbors,
+    graph_query,
+    is_sparse,
+)
 from ._search import search, search_lazy
 
 
@@ -184,6 +190,22 @@ def _sklearn_kneighbors_mixin() -> Any:
 SklearnKNeighborsMixin: Any = _sklearn_kneighbors_mixin()
 
 
+def _sklearn_radius_neighbors_mixin() -> Any:
+    """Return scikit-learn's marker class of radius-neighbours estimators.
+
+    scikit-learn's ``radius_neighbors_graph`` takes a fitted estimator that
+    is one; listed last among the bases, as the k-neighbours marker is.
+    """
+    try:
+        from sklearn.neighbors._base import RadiusNeighborsMixin
+    except ImportError:  # pragma: no cover - a scikit-learn that moved it
+        return type("RadiusNeighborsMixin", (), {})
+    return RadiusNeighborsMixin
+
+
+SklearnRadiusNeighborsMixin: Any = _sklearn_radius_neighbors_mixin()
+
+
 _TREES = ("ball_tree", "kd_tree")
 _ALGORITHMS = frozenset({"auto", "brute", *_TREES})
 # The string metrics scikit-learn's trees take: a tree algorithm with another
@@ -202,7 +224,7 @@ _TREE_METRICS = {
 
 
 class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
-    """Fit, kneighbors, radius_neighbors and graphs shared by the estimators."""
+    """Fit, query and ``radius_neighbors`` shared by the estimators."""
 
     def __init__(
         self,
@@ -230,6 +252,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         tags.array_api_support = True
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = False
+        # A precomputed X is samples × samples: cross-validation must cut its
+        # columns too (scikit-learn's _safe_split reads this tag).
+        tags.input_tags.pairwise = self.metric == "precomputed"
         return tags
 
     # -- validation ---------------------------------------------------------
@@ -300,7 +325,11 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
     def _fit_state(self, X: Any) -> tuple[Edge, Any]:
         name, p = self._metric()
         general = self._general_metric
-        if _dask.is_dask(X) and general is None:
+        precomputed = general is not None and general.name == "precomputed"
+        if precomputed and is_sparse(X):
+            # A sparse graph (a neighbours transformer's) stays scipy CSR.
+            edge, Xc = fit_graph(self, X)
+        elif _dask.is_dask(X) and general is None:
             # The fit data stays in its blocks (issue 14); the general metrics
             # search on the host.
             edge, Xc = _dask.fit_input(self, X)
@@ -308,7 +337,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             edge, Xc = check_fit_input(
                 self, fitted_data(X), ensure_finite=_finite_only(general)
             )
-        if general is not None and general.name == "precomputed":
+        if precomputed and not is_sparse(Xc):
             check_precomputed(Xc, edge.xp)
         self._fit_X = Xc
         self.n_samples_fit_ = int(Xc.shape[0])
@@ -320,7 +349,8 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         # What scikit-learn's auto would pick may be a tree; xplearn always
         # searches by brute force (the same exact neighbours).
         self._fit_method = "brute"
-        k: object = self.n_neighbors
+        # The radius estimators have no n_neighbors.
+        k: object = getattr(self, "n_neighbors", None)
         if isinstance(k, numbers.Integral) and int(k) < 1:
             msg = f"Expected n_neighbors > 0. Got {self.n_neighbors}"
             raise ValueError(msg)
@@ -332,6 +362,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
 
         check_is_fitted(self, "_fit_X")
         general = self._general_metric
+        if is_sparse(self._fit_X):
+            # Fitted on a sparse graph, queried by a dense distance matrix.
+            return dense_query_of_graph(self, X)
         edge, Xc = check_query(
             self, X, self._fit_X, ensure_finite=_finite_only(general)
         )
@@ -347,7 +380,104 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
         return search(Xc, self._fit_X, k, name, p, xp)
 
-    # -- neighbours ----------------------------------------------------------
+    def radius_neighbors(
+        self,
+        X: Any = None,
+        radius: Any = None,
+        return_distance: bool = True,
+        sort_results: bool = False,
+    ) -> Any:
+        """Neighbours within ``radius`` of each point (scikit-learn semantics).
+
+        Not jittable: the output size depends on the data (``TypeError``
+        for a jax tracer); use :meth:`kneighbors` with a fixed ``n_neighbors``
+        under ``jax.jit``.
+
+        Returns numpy object arrays of per-query arrays, as scikit-learn does;
+        each per-query array is in the query's framework and device.
+
+        Parameters
+        ----------
+        X : array, optional
+            Queries; None for the training points (self excluded).
+        radius : float or array of shape (n_queries,), optional
+            Defaults to the constructor's.  An array gives each query its own
+            radius (scikit-learn takes one with its trees; xplearn with every
+            algorithm).
+        return_distance : bool, default=True
+            Return ``(distances, indices)`` or only indices.
+        sort_results : bool, default=False
+            Sort each query's neighbours by distance (then index).
+
+        Returns
+        -------
+        neigh_dist : ndarray of shape (n_queries,), dtype object
+        neigh_ind : ndarray of shape (n_queries,), dtype object
+        """
+        import numpy as np
+
+        from ._radius import radius_rows
+
+        _check_sort(sort_results, return_distance)
+        check_not_traced(
+            X, "X", "radius_neighbors (its output size depends on the data)"
+        )
+        edge, dev, dists, inds = radius_rows(self, X, radius, sort_results)
+        xp = edge.xp
+        out_d = np.empty(len(dists), dtype=object)
+        out_i = np.empty(len(inds), dtype=object)
+        for i, (d, ix) in enumerate(zip(dists, inds, strict=True)):
+            # One by one: slice assignment would make numpy convert each array.
+            out_d[i] = edge.to_caller(to_namespace(d, xp, device=dev))
+            out_i[i] = edge.to_caller(to_namespace(ix, xp, device=dev))
+        return (out_d, out_i) if return_distance else out_i
+
+    def radius_neighbors_graph(
+        self,
+        X: Any = None,
+        radius: Any = None,
+        mode: str = "connectivity",
+        sort_results: bool = False,
+    ) -> Any:
+        """Sparse graph of the neighbours within ``radius`` (CSR).
+
+        A torch query gives a ``torch.sparse_csr_tensor`` on its device; every
+        other framework a ``scipy.sparse.csr_matrix`` on the host (sparse
+        arrays are not in the Array API standard).
+
+        Parameters
+        ----------
+        X : array, optional
+            Queries; None for the training points (self excluded).
+        radius : float or array of shape (n_queries,), optional
+            Defaults to the constructor's.
+        mode : {"connectivity", "distance"}
+            Ones, or the distances, as values.
+        sort_results : bool, default=False
+            Sort each row's entries by distance.
+
+        Returns
+        -------
+        graph : sparse matrix of shape (n_queries, n_samples_fit)
+        """
+        from ._csr import ragged_csr
+        from ._radius import radius_rows
+
+        check_not_traced(
+            X, "X", "radius_neighbors_graph (its output size depends on the data)"
+        )
+
+        _check_mode(mode)
+        edge, dev, dists, inds = radius_rows(self, X, radius, sort_results)
+        torch_dev = dev if edge.caller == "torch" else None
+        return ragged_csr(dists, inds, self.n_samples_fit_, mode, torch_dev)
+
+
+class _KNeighborsBase(_NeighborsBase):
+    """``kneighbors`` and its graph: the estimators that have ``n_neighbors``.
+
+    The radius estimators have neither, as in scikit-learn.
+    """
 
     def _search(
         self, Xc: Any, k: int, xp: Any, *, exclude_self: bool
@@ -406,6 +536,12 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             int64 indices into the training data; ties to the lower index.
         """
         k_in = self.n_neighbors if n_neighbors is None else n_neighbors
+        graph = graph_query(self, X)
+        if graph is not None:  # a sparse precomputed graph, read on the host
+            g_edge, G = graph
+            k = check_n_neighbors(k_in, self.n_samples_fit_ - (X is None))
+            found = graph_kneighbors(G, k, g_edge, exclude_self=X is None)
+            return g_edge.to_caller(found if return_distance else found[1])
         if X is None:
             from sklearn.utils.validation import check_is_fitted
 
@@ -426,6 +562,12 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         ``X=None`` is scikit-learn's leave-one-out: the training points, each
         without itself among its neighbours.
         """
+        graph = graph_query(self, X)
+        if graph is not None:  # a sparse precomputed graph, read on the host
+            g_edge, G = graph
+            k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_ - (X is None))
+            dist, ind = graph_kneighbors(G, k, g_edge, exclude_self=X is None)
+            return g_edge, None, dist, ind
         if X is None:
             from sklearn.utils.validation import check_is_fitted
 
@@ -461,158 +603,12 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         -------
         graph : sparse matrix of shape (n_queries, n_samples_fit)
         """
+        from ._csr import knn_csr
+
         _check_mode(mode)
         check_not_traced(X, "X", "kneighbors_graph (a sparse matrix)")
         dist, ind = self.kneighbors(X, n_neighbors, return_distance=True)
-        return _csr(dist, ind, self.n_samples_fit_, mode)
-
-    def radius_neighbors(
-        self,
-        X: Any = None,
-        radius: float | None = None,
-        return_distance: bool = True,
-        sort_results: bool = False,
-    ) -> Any:
-        """Neighbours within ``radius`` of each point (scikit-learn semantics).
-
-        Not jittable: the output size depends on the data (``TypeError``
-        for a jax tracer); use :meth:`kneighbors` with a fixed ``n_neighbors``
-        under ``jax.jit``.
-
-        Returns numpy object arrays of per-query arrays, as scikit-learn does;
-        each per-query array is in the query's framework and device.
-
-        Parameters
-        ----------
-        X : array, optional
-            Queries; None for the training points (self excluded).
-        radius : float, optional
-            Defaults to the constructor's.
-        return_distance : bool, default=True
-            Return ``(distances, indices)`` or only indices.
-        sort_results : bool, default=False
-            Sort each query's neighbours by distance (then index).
-
-        Returns
-        -------
-        neigh_dist : ndarray of shape (n_queries,), dtype object
-        neigh_ind : ndarray of shape (n_queries,), dtype object
-        """
-        import numpy as np
-
-        from xplearn._convert import to_numpy
-
-        _check_sort(sort_results, return_distance)
-        check_not_traced(
-            X, "X", "radius_neighbors (its output size depends on the data)"
-        )
-        if _dask.is_dask(getattr(self, "_fit_X", None)):
-            return _dask.radius_on_host(self, X, radius, return_distance, sort_results)
-        r = self.radius if radius is None else radius
-        if X is None:
-            from sklearn.utils.validation import check_is_fitted
-
-            check_is_fitted(self, "_fit_X")
-            edge, Xc = Edge.of(self._fit_X)
-        else:
-            edge, Xc = self._query(X)
-        xp = edge.xp
-        name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
-        general = self._general_metric
-        if general is not None:
-            name = general.name
-            D, e = _general_distances(Xc, self._fit_X, general, xp), 0
-        else:
-            # Distances of the data at its safe power-of-two scale 2**-e,
-            # compared with the radius at that scale: nothing overflows.
-            D, e = pairwise_scaled(Xc, self._fit_X, name, p, xp, same=False)
-        D, r_s = to_numpy(D), ldexp(float(r), -e * _RADIUS_POWER.get(name, 1))
-        # A radius past the dtype's largest float holds every finite distance.
-        inside = np.less_equal(D, min(r_s, float(np.finfo(D.dtype).max)))
-        if name == "euclidean":
-            # The expansion's rounding must not move points across the radius.
-            X_h, Y_h = to_numpy(Xc), to_numpy(self._fit_X)
-            D = _exact_near_radius(X_h, Y_h, D, inside, r_s, e)
-        exact_order = sort_results and name in ("euclidean", "sqeuclidean")
-        if exact_order:
-            # Sorted results are ordered by exact distances (ties to the
-            # lower index): the expansion's rounding would order equal
-            # distances by their rounding errors.
-            Xs = times_pow2(to_numpy(Xc).astype(np.float64), -e, np)
-            Ys = times_pow2(to_numpy(self._fit_X).astype(np.float64), -e, np)
-        D = scale_back(D, e, name, np)
-        dists, inds = [], []
-        for i in range(D.shape[0]):
-            row = D[i]
-            idx = np.flatnonzero(inside[i])
-            if X is None:
-                idx = idx[idx != i]
-            d = row[idx]
-            if exact_order and len(idx):
-                sq = ((Ys[idx] - Xs[i]) ** 2).sum(axis=1)
-                sq = sq if name == "sqeuclidean" else np.sqrt(sq)
-                d = scale_back(sq.astype(D.dtype), e, name, np)
-            if sort_results:
-                order = np.lexsort((idx, d))
-                idx, d = idx[order], d[order]
-            dists.append(edge.to_caller(to_namespace(d, xp, device=device_of(Xc))))
-            inds.append(
-                edge.to_caller(
-                    to_namespace(idx.astype(np.int64), xp, device=device_of(Xc))
-                )
-            )
-        out_d, out_i = (
-            np.empty(len(dists), dtype=object),
-            np.empty(len(inds), dtype=object),
-        )
-        for i, (d, ix) in enumerate(zip(dists, inds, strict=True)):
-            # One by one: slice assignment would make numpy convert each array.
-            out_d[i], out_i[i] = d, ix
-        return (out_d, out_i) if return_distance else out_i
-
-    def radius_neighbors_graph(
-        self,
-        X: Any = None,
-        radius: float | None = None,
-        mode: str = "connectivity",
-        sort_results: bool = False,
-    ) -> Any:
-        """Sparse graph of the neighbours within ``radius`` (scipy CSR, host).
-
-        Parameters
-        ----------
-        X : array, optional
-            Queries; None for the training points (self excluded).
-        radius : float, optional
-            Defaults to the constructor's.
-        mode : {"connectivity", "distance"}
-            Ones, or the distances, as values.
-        sort_results : bool, default=False
-            Sort each row's entries by distance.
-
-        Returns
-        -------
-        graph : scipy.sparse.csr_matrix of shape (n_queries, n_samples_fit)
-        """
-        import numpy as np
-        import scipy.sparse as sp
-
-        from xplearn._convert import to_numpy
-
-        _check_mode(mode)
-        dist, ind = self.radius_neighbors(
-            X, radius, return_distance=True, sort_results=sort_results
-        )
-        rows = [to_numpy(i) for i in ind]
-        indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
-        cols = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-        if mode == "distance":
-            data = np.concatenate([to_numpy(d) for d in dist]).astype(np.float64)
-        else:
-            data = np.ones(len(cols))
-        return sp.csr_matrix(
-            (data, cols, indptr), shape=(len(rows), self.n_samples_fit_)
-        )
+        return knn_csr(dist, ind, self.n_samples_fit_, mode)
 
 
 def fitted_data(X: Any) -> Any:
@@ -658,83 +654,7 @@ def check_precomputed(D: Any, xp: Any) -> None:
         raise ValueError(msg)
 
 
-def _general_distances(X: Any, Y: Any, general: GeneralMetric, xp: Any) -> Any:
-    """Distances of ``X`` to ``Y`` for a general or precomputed metric."""
-    return X if general.name == "precomputed" else general_pairwise(X, Y, general, xp)
-
-
-# How a radius scales with the data: squared distances twice, cosine not.
-_RADIUS_POWER = {"sqeuclidean": 2, "cosine": 0}
-
-
-def _exact_near_radius(X: Any, Y: Any, D: Any, inside: Any, r: float, e: int) -> Any:
-    """Decide by differences the pairs whose expansion distance is near ``r``.
-
-    ``D`` holds the expansion's Euclidean distances of ``X · 2**-e`` and
-    ``Y · 2**-e`` (host arrays, in the compute dtype) and ``r`` the radius
-    at that scale.  The expansion's squared distance is off by at most the
-    rounding bound of :func:`xplearn.neighbors._search.rounding_bound` times
-    ``‖x‖² + ‖y‖²``, which grows with a common offset of the data, not with
-    the distance: every pair within twice that of ``r²`` is measured again
-    by differences in float64: ``inside`` (the membership) is corrected in
-    place, and ``D`` is returned corrected (a copy where it changes: the host
-    view of a jax or TF array is read-only).
-    """
-    import numpy as np
-
-    from ._search import rounding_bound
-
-    Xs = times_pow2(X.astype(np.float64), -e, np)
-    Ys = times_pow2(Y.astype(np.float64), -e, np)
-    slack = 2.0 * rounding_bound(np, D.dtype, X.shape[1])
-    eps = float(np.finfo(D.dtype).eps)
-    XX, YY = (Xs * Xs).sum(axis=1), (Ys * Ys).sum(axis=1)
-    with np.errstate(over="ignore"):
-        D2, r2 = D.astype(np.float64) ** 2, r * r
-        margin = slack * (XX[:, None] + YY[None, :]) + 4.0 * eps * r2
-        i, j = np.nonzero(np.abs(D2 - r2) <= margin)
-    if len(i):
-        exact = np.sqrt(((Xs[i] - Ys[j]) ** 2).sum(axis=1))
-        inside[i, j] = exact <= r
-        D = D.copy()
-        D[i, j] = exact
-    return D
-
-
-def _csr(dist: Any, ind: Any, n_cols: int, mode: str) -> Any:
-    """CSR graph from (dist, ind): torch sparse for torch, else scipy."""
-    n, k = ind.shape
-    if backend_name(ind) == "torch":
-        import warnings
-
-        import torch
-
-        crow = torch.arange(0, n * k + 1, k, device=ind.device)
-        vals = (
-            dist.reshape(-1)
-            if mode == "distance"
-            else torch.ones(n * k, dtype=dist.dtype, device=ind.device)
-        )
-        with warnings.catch_warnings():
-            # "Sparse CSR tensor support is in beta state": we rely on it only
-            # to hand back a sparse tensor on the query's device.
-            warnings.simplefilter("ignore", UserWarning)
-            return torch.sparse_csr_tensor(
-                crow, ind.reshape(-1), vals, size=(n, n_cols)
-            )
-    import numpy as np
-    import scipy.sparse as sp
-
-    from xplearn._convert import to_numpy
-
-    d, i = to_numpy(dist), to_numpy(ind)
-    data = d.reshape(-1).astype(np.float64) if mode == "distance" else np.ones(n * k)
-    return sp.csr_matrix(
-        (data, i.reshape(-1), np.arange(0, n * k + 1, k)), shape=(n, n_cols)
-    )
-
-
-class _SupervisedNeighbors(_NeighborsBase):
+class _SupervisedNeighbors(_KNeighborsBase):
     """Shared constructor of the classifier and the regressor (``weights``)."""
 
     def __init__(
@@ -781,3 +701,22 @@ def _host_score(metric: Any, y: Any, pred: Any, sample_weight: Any) -> float:
 
     w = None if sample_weight is None else to_numpy(sample_weight)
     return float(metric(to_numpy(y), to_numpy(pred), sample_weight=w))
+
+
+class _RadiusSupervised(_NeighborsBase):
+    """Checks shared by the radius classifier and regressor (own constructors)."""
+
+    def _check_radius_params(self) -> None:
+        _check_weights(self.weights)
+        check_radius_param(self)
+
+
+def check_radius_param(est: Any) -> None:
+    """Raise scikit-learn's ``ValueError`` for a ``radius`` that is not >= 0."""
+    r = est.radius
+    if isinstance(r, bool) or not isinstance(r, numbers.Real) or not float(r) >= 0:
+        msg = (
+            f"The 'radius' parameter of {type(est).__name__} must be a float in "
+            f"the range [0.0, inf). Got {r!r} instead."
+        )
+        raise ValueError(msg)

@@ -151,31 +151,3 @@ def search_blocks(
         dists.append(da.from_delayed(delayed(_part)(found, 0), (n, k), dtype=X.dtype))
         inds.append(da.from_delayed(delayed(_part)(found, 1), (n, k), dtype=np.int64))
     return da.concatenate(dists, axis=0), da.concatenate(inds, axis=0)
-
-
-def radius_on_host(
-    estimator: Any, X: Any, radius: Any, return_distance: bool, sort_results: bool
-) -> Any:
-    """``radius_neighbors`` of an estimator fitted on dask, on the host.
-
-    Its answer is host object arrays of per-query arrays of any length, which
-    dask cannot hold: the fit data is gathered for it (TODO(#14): per-block
-    ragged results).
-    """
-    import copy
-
-    import numpy as np
-
-    host = copy.copy(estimator)
-    host._fit_X = np.asarray(estimator._fit_X.compute())
-    out = host.radius_neighbors(X, radius, return_distance, sort_results)
-    if X is not None:  # answered in the query's framework already
-        return out
-    import dask.array as da
-
-    # X=None answers in the fit data's framework: dask.
-    parts = out if return_distance else (out,)
-    for arrays in parts:
-        for i, a in enumerate(arrays):
-            arrays[i] = da.from_array(a)
-    return out

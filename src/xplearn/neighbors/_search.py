@@ -61,23 +61,17 @@ _DEVICE_TILE_BYTES = 2**30
 _DEVICE_TILE_COLS = 262_144
 
 
-def _exact_sq(Xq: Any, Y: Any, idx: Any, xp: ModuleType) -> Any:
+def _exact_sq(Xq: Any, Y: Any, idx: Any, xp: ModuleType, dtype: Any = None) -> Any:
     """Exact squared distances from each query to its candidate rows of ``Y``.
 
-    By differences, ``Σ (y − x)²``, in the widest float the device has
-    (float64 for float32 input): float32 sums are off by a few units in the
-    last place, which swaps two neighbours whose true distances are that
-    close (one query in a thousand at 1M × 128 on an H100), so the order is
-    that of a float64 computation on the same values; the result is float64.
-    On a CPU a chunk of queries at a time,
-    so the gathered candidates stay in cache through the subtraction, the
-    squares and the sum (one pass over all of them cost four trips to memory:
-    19 of the 48 ms of a 1 000 × 2 000 × 512 search); on an accelerator in
-    one go.
+    By differences, ``Σ (y − x)²``, computed in ``dtype`` (default: the
+    input's).  On a CPU a chunk of queries at a time, so the gathered
+    candidates stay in cache through the subtraction, the squares and the sum
+    (one pass over all of them cost four trips to memory: 19 of the 48 ms of
+    a 1 000 × 2 000 × 512 search); on an accelerator in one go.
     """
     n, c = idx.shape
     d = Y.shape[1]
-    wide = float_dtypes(xp, device_of(Xq))[0]
     step = n
     if not is_accelerator(xp, device_of(Xq)):
         step = max(1, _RERANK_ELEMENTS // max(1, c * d))
@@ -86,9 +80,17 @@ def _exact_sq(Xq: Any, Y: Any, idx: Any, xp: ModuleType) -> Any:
         j = min(i + step, n)
         flat = xp.reshape(idx[i:j, :], (-1,))
         cand = xp.reshape(xp.take(Y, flat, axis=0), (j - i, c, d))
-        diff = xp.astype(cand, wide) - xp.astype(Xq[i:j, None, :], wide)
+        q = Xq[i:j, None, :]
+        if dtype is not None and dtype != Y.dtype:
+            cand, q = xp.astype(cand, dtype), xp.astype(q, dtype)
+        diff = cand - q
         parts.append(xp.sum(diff * diff, axis=2))
     return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+
+
+def _sorted_k(exact: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
+    pos = xp.argsort(exact, axis=1, stable=True)[:, :k]
+    return take_rows(exact, pos, xp), take_rows(idx, pos, xp)
 
 
 def rerank(Xq: Any, Y: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
@@ -97,11 +99,42 @@ def rerank(Xq: Any, Y: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any]
     ``idx`` holds distinct candidate columns per row.  A stable sort of a few
     candidates, in index order, breaks ties by the lower index with no
     data-dependent branch (no host synchronisation on an accelerator).
+
+    The order is that of a float64 computation on the same values (where the
+    device has float64): a float32 sum is off by a few units in the last
+    place, which swaps two neighbours whose true distances are that close
+    (one query in a thousand at 1M × 128 on an H100).  An accelerator sums
+    every candidate in float64 (a small cost beside the GEMM, and no host
+    read); a CPU sums in the input's precision and redoes in float64 only the
+    rows whose k + 1 best are within the float32 sums' rounding of each other
+    (float64 everywhere cost 12 of 25 ms at 1 000 × 2 000 × 512).  Distances
+    are the float64 ones rounded where float64 decided the order.
     """
     idx = take_rows(idx, xp.argsort(idx, axis=1), xp)
+    dev = device_of(Xq)
+    wide = float_dtypes(xp, dev)[0]
+    if Xq.dtype == wide:
+        return _sorted_k(_exact_sq(Xq, Y, idx, xp), idx, k, xp)
+    if is_accelerator(xp, dev):
+        vals, ids = _sorted_k(_exact_sq(Xq, Y, idx, xp, wide), idx, k, xp)
+        return xp.astype(vals, Xq.dtype), ids
     exact = _exact_sq(Xq, Y, idx, xp)
-    pos = xp.argsort(exact, axis=1, stable=True)[:, :k]
-    return xp.astype(take_rows(exact, pos, xp), Xq.dtype), take_rows(idx, pos, xp)
+    vals, ids = _sorted_k(exact, idx, min(k + 1, idx.shape[1]), xp)
+    # Σ of d rounded squares of rounded differences: relative error below
+    # (d + 2)·u; two values closer than twice that may be in either order.
+    u = float(xp.finfo(Xq.dtype).eps) / 2
+    tol = 2.0 * (Y.shape[1] + 2) * u
+    close = xp.any(vals[:, 1:] - vals[:, :-1] <= tol * vals[:, 1:], axis=1)
+    vals, ids = vals[:, :k], ids[:, :k]
+    if not bool(xp.any(close)):
+        return vals, ids
+    rows = xp.nonzero(close)[0]
+    sub = xp.take(idx, rows, axis=0)
+    w_vals, w_ids = _sorted_k(
+        _exact_sq(xp.take(Xq, rows, axis=0), Y, sub, xp, wide), sub, k, xp
+    )
+    vals = _replace_rows(vals, close, xp.astype(w_vals, Xq.dtype), xp)
+    return vals, _replace_rows(ids, close, w_ids, xp)
 
 
 def rounding_bound(xp: ModuleType, dtype: Any, n_features: int) -> float:

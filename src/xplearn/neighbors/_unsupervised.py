@@ -6,11 +6,16 @@ from typing import Any
 
 from ._base import (
     SklearnKNeighborsMixin,
-    _NeighborsBase,
+    SklearnRadiusNeighborsMixin,
+    _KNeighborsBase,
 )
 
 
-class NearestNeighbors(_NeighborsBase, SklearnKNeighborsMixin):  # type: ignore[misc]
+class NearestNeighbors(
+    _KNeighborsBase,
+    SklearnKNeighborsMixin,  # type: ignore[misc]
+    SklearnRadiusNeighborsMixin,  # type: ignore[misc]
+):
     """Unsupervised nearest neighbours on any backend (scikit-learn's API).
 
     Exact (brute-force) search in the framework and on the device of the fit
