@@ -406,6 +406,8 @@ def test_errors(jax) -> None:
         jax.jit(nn.radius_neighbors)(Q)
     with pytest.raises(TypeError, match="kneighbors_graph"):
         jax.jit(nn.kneighbors_graph)(Q)
+    with pytest.raises(TypeError, match=r"radius_neighbors_graph .*output size"):
+        jax.jit(nn.radius_neighbors_graph)(Q)
     with pytest.raises(TypeError, match="jax tracer"):
         jax.jit(lambda q: NearestNeighbors().fit(q))(Q)
     with pytest.raises(TypeError, match="jax tracer"):
