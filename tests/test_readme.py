@@ -27,15 +27,15 @@ def _requested(request) -> set[str]:
 
 
 def test_readme_has_the_examples() -> None:
-    assert len(_blocks("python")) == 3
+    assert len(_blocks("python")) == 4
     assert "python -m xplearn demo" in _blocks("bash")[0]
 
 
-@pytest.mark.parametrize("index", [0, 1, 2])
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
 def test_python_block_runs_alone_and_prints(request, index) -> None:
     code = _blocks("python")[index]
-    found = set(re.findall(r"\b(torch|tensorflow|dask)\b", code))
-    needs = {"torch", "tensorflow", "dask"} & found
+    found = set(re.findall(r"\b(torch|tensorflow|dask|jax)\b", code))
+    needs = {"torch", "tensorflow", "dask", "jax"} & found
     if not needs <= _requested(request):
         pytest.skip(f"needs {sorted(needs)} among the requested --backends")
     out = subprocess.run(

@@ -80,8 +80,10 @@ SUPPORT: Final = (
         devices_tested="CPU",
         zero_copy="DLPack",
         notes=(
-            "float64 needs `jax_enable_x64`; eager only (no `jit` of the "
-            'estimators); `KMeans(algorithm="elkan")` runs Lloyd\'s iterations '
+            "float64 needs `jax_enable_x64`; under `jax.jit`: `kneighbors`, "
+            "`pairwise_distances`, `kmeans` (array init) and fitted estimators' "
+            "query methods (see *jax.jit*); "
+            '`KMeans(algorithm="elkan")` runs Lloyd\'s iterations '
             "(same answer: eager jax compiles each new shape); XLA flushes "
             "subnormal numbers (below ~2.2e-308 in float64) to zero, so such "
             "data reads as zeros"

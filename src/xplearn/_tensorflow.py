@@ -8,8 +8,8 @@ inside ``tf.function``, ragged and sparse tensors, ``IndexedSlices``) get a
 built-in ``TypeError`` that says what to do: a custom exception class would
 reach the user wrapped in autograph's ``StagingError``.
 
-The query methods of fitted estimators (:func:`graph_method`) do answer
-symbolic tensors: they hand them to the TF-native kernels of
+The query methods of fitted estimators (:func:`xplearn._traced.traced_method`)
+do answer symbolic tensors: they hand them to the TF-native kernels of
 :mod:`xplearn.tensorflow`.
 
 This module is only reached with TensorFlow already in ``sys.modules`` (the
@@ -21,14 +21,10 @@ from __future__ import annotations
 import functools
 import importlib.util
 import sys
-from collections.abc import Callable
 from types import ModuleType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from ._config import get_config
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 def _tf() -> Any:
@@ -98,33 +94,6 @@ def is_symbolic(x: object) -> bool:
     if isinstance(x, tf.Variable):
         return not tf.executing_eagerly()
     return isinstance(x, tf.Tensor) and bool(tf.is_symbolic_tensor(x))
-
-
-def graph_method(method: Callable[P, R]) -> Callable[P, R]:
-    """Send a fitted estimator's query method to the TF graph kernels for symbolic X.
-
-    With ``X`` (the first argument after ``self``) a symbolic TF tensor, the
-    call is answered by :mod:`xplearn.tensorflow` in TF operations; any other
-    call runs ``method``.  Without TensorFlow in ``sys.modules`` this costs
-    one dictionary lookup.
-    """
-    name = method.__name__
-
-    @functools.wraps(method)
-    def query(*args: P.args, **kwargs: P.kwargs) -> R:
-        if "tensorflow" in sys.modules:
-            X = args[1] if len(args) > 1 else kwargs.get("X")
-            if is_symbolic(X):
-                from xplearn.tensorflow._hook import graph_call
-
-                # Called as it is: autograph would otherwise convert the
-                # kernels' Python, which builds the graph itself.
-                call = _tf().autograph.experimental.do_not_convert(graph_call)
-                result: R = call(args[0], name, *args[1:], **kwargs)
-                return result
-        return method(*args, **kwargs)
-
-    return query
 
 
 @functools.cache

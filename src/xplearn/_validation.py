@@ -137,6 +137,11 @@ def check_array(
     X : array
         ``X`` itself when its dtype is kept, else a new cast array.
     """
+    from ._traced import check_not_traced
+
+    # A jax tracer that reaches validation is in a call with no jit-safe
+    # path (fit, radius_neighbors …): say so, not jax's ConcretizationError.
+    check_not_traced(X, name)
     if namespace_name(xp) == "numpy" and X.dtype.kind in "OUS":
         X = _object_to_float(X)
     if X.ndim > 2:

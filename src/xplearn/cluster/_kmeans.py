@@ -33,7 +33,7 @@ from xplearn._dispatch import Edge
 from xplearn._namespace import device_of
 from xplearn._primitives import column_means, segment_weights
 from xplearn._scaling import ldexp, scale_exponent, times_pow2
-from xplearn._tensorflow import graph_method
+from xplearn._traced import is_jax_tracer, traced_method
 from xplearn._validation import check_finite, check_fit_input, check_query
 from xplearn.neighbors._search import nearest_center, nearest_center_scaled
 
@@ -323,9 +323,12 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         edge, Xc = check_query(self, X, self.cluster_centers_)
         return edge, Xc
 
-    @graph_method
+    @traced_method
     def predict(self, X: Any) -> Any:
         """Index of the nearest centre of each sample.
+
+        Jittable: a jax tracer ``X`` is answered inside ``jax.jit`` (exact
+        nearest centre, ties to the lower index).
 
         Parameters
         ----------
@@ -365,9 +368,11 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         edge, _ = Edge.of(X)
         return edge.to_caller(self.labels_)
 
-    @graph_method
+    @traced_method
     def transform(self, X: Any) -> Any:
         """Distances from each sample to every centre.
+
+        Jittable: a jax tracer ``X`` is answered inside ``jax.jit``.
 
         Parameters
         ----------
@@ -407,7 +412,7 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         """
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
-    @graph_method
+    @traced_method
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the inertia of ``X`` on the fitted centres.
 
@@ -454,6 +459,14 @@ def kmeans(
 ) -> tuple[Any, ...]:
     """K-means clustering, the functional form (scikit-learn's ``k_means``).
 
+    Jittable with an array ``init``: inside ``jax.jit`` (``X``, ``init`` or
+    ``sample_weight`` a jax tracer) Lloyd's iterations run in a
+    ``lax.while_loop`` with the same stopping rule (strict convergence,
+    ``tol``, ``max_iter``) and give the eager result; ``inertia`` and
+    ``best_n_iter`` are then 0-d jax arrays.  k-means++ and "random" draw on
+    the host and raise ``TypeError`` there; ``verbose``, ``random_state``,
+    ``copy_x`` and ``algorithm`` (both give Lloyd's labels) are not used.
+
     Parameters
     ----------
     X : array of shape (n_samples, n_features)
@@ -484,6 +497,20 @@ def kmeans(
     >>> round(inertia, 2)
     0.04
     """
+    if any(is_jax_tracer(a) for a in (X, init, sample_weight)):
+        # Inside jax.jit: a lax.while_loop over Lloyd iterations.
+        from xplearn.jax._kmeans import kmeans as traced
+
+        return traced(
+            X,
+            n_clusters,
+            sample_weight=sample_weight,
+            init=init,
+            n_init=n_init,
+            max_iter=max_iter,
+            tol=tol,
+            return_n_iter=return_n_iter,
+        )
     km = KMeans(
         n_clusters=n_clusters,
         init=init,

@@ -16,6 +16,7 @@ from xplearn._dispatch import Edge
 from xplearn._namespace import is_lazy, namespace_name
 from xplearn._primitives import column_means, sq_row_norms, working_memory_bytes
 from xplearn._scaling import scale_back, scale_exponent, times_pow2
+from xplearn._traced import is_jax_tracer
 from xplearn._validation import check_array, check_n_features, result_dtype
 
 EUCLIDEAN = frozenset({"euclidean", "l2", "sqeuclidean"})
@@ -299,6 +300,10 @@ def pairwise_distances(
 
     Computed natively in the framework of ``X`` and on its device; ``Y``
     follows ``X``.  Definitions and names are scikit-learn's and scipy's.
+    Jittable for the fast kernels' metrics (euclidean to minkowski below):
+    inside ``jax.jit`` a traced ``X`` or ``Y`` gets the same distances with
+    static shapes and no host round trip; the others raise ``TypeError``
+    there (:mod:`xplearn.jax`).
 
     Parameters
     ----------
@@ -343,6 +348,10 @@ def pairwise_distances(
     """
     from ._general import general_metric, pairwise_general
 
+    if is_jax_tracer(X) or is_jax_tracer(Y):  # inside jax.jit: static shapes
+        from xplearn.jax._functional import pairwise_distances as traced
+
+        return traced(X, Y, metric, kwds)
     general = general_metric(metric, kwds)
     if general is not None:
         return pairwise_general(X, Y, general)

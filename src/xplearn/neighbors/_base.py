@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator
 from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
 from xplearn._namespace import device_of, is_lazy
-from xplearn._tensorflow import graph_method
+from xplearn._traced import check_not_traced, is_jax_tracer, traced_method
 from xplearn._validation import check_fit_input, check_n_features, check_query
 from xplearn.metrics import check_metric, prepare_pair
 from xplearn.metrics._general import GeneralMetric, general_metric
@@ -72,7 +72,11 @@ def kneighbors(
 
     Exact (brute-force) search, natively in the framework and on the device of
     ``X``; ``Y`` follows ``X``.  Memory-bounded by
-    ``config_context(working_memory=...)``.
+    ``config_context(working_memory=...)``.  Jittable: inside ``jax.jit``
+    (``X`` or ``Y`` a jax tracer) the search runs with static shapes and no
+    host round trip, with the same answers, for every metric below but
+    scipy's, callables and ``"precomputed"`` (``TypeError``); NaN in a
+    traced input is not reported (:mod:`xplearn.jax`).
 
     Parameters
     ----------
@@ -116,6 +120,10 @@ def kneighbors(
     >>> dist.round(2)
     array([[0.1, 0.9]])
     """
+    if is_jax_tracer(X) or is_jax_tracer(Y):  # inside jax.jit: static shapes
+        from xplearn.jax._functional import kneighbors as traced
+
+        return traced(X, Y, n_neighbors, metric, return_distance, kwds)
     general = general_metric(metric, kwds)
     if general is not None:
         return _kneighbors_general(X, Y, n_neighbors, general, return_distance)
@@ -381,6 +389,10 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
     ) -> Any:
         """Neighbours within ``radius`` of each point (scikit-learn semantics).
 
+        Not jittable: the output size depends on the data (``TypeError``
+        for a jax tracer); use :meth:`kneighbors` with a fixed ``n_neighbors``
+        under ``jax.jit``.
+
         Returns numpy object arrays of per-query arrays, as scikit-learn does;
         each per-query array is in the query's framework and device.
 
@@ -407,6 +419,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         from ._radius import radius_rows
 
         _check_sort(sort_results, return_distance)
+        check_not_traced(
+            X, "X", "radius_neighbors (its output size depends on the data)"
+        )
         edge, dev, dists, inds = radius_rows(self, X, radius, sort_results)
         xp = edge.xp
         out_d = np.empty(len(dists), dtype=object)
@@ -448,6 +463,10 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         from ._csr import ragged_csr
         from ._radius import radius_rows
 
+        check_not_traced(
+            X, "X", "radius_neighbors_graph (its output size depends on the data)"
+        )
+
         _check_mode(mode)
         edge, dev, dists, inds = radius_rows(self, X, radius, sort_results)
         torch_dev = dev if edge.caller == "torch" else None
@@ -487,7 +506,7 @@ class _KNeighborsBase(_NeighborsBase):
             xp.reshape(ind[keep], (n, k)),
         )
 
-    @graph_method
+    @traced_method
     def kneighbors(
         self,
         X: Any = None,
@@ -505,6 +524,9 @@ class _KNeighborsBase(_NeighborsBase):
             Defaults to the constructor's.
         return_distance : bool, default=True
             Return ``(distances, indices)`` or only indices.
+
+        Jittable: a jax tracer ``X`` (inside ``jax.jit``) is answered with
+        static shapes and no host round trip (:mod:`xplearn.jax`).
 
         Returns
         -------
@@ -584,6 +606,7 @@ class _KNeighborsBase(_NeighborsBase):
         from ._csr import knn_csr
 
         _check_mode(mode)
+        check_not_traced(X, "X", "kneighbors_graph (a sparse matrix)")
         dist, ind = self.kneighbors(X, n_neighbors, return_distance=True)
         return knn_csr(dist, ind, self.n_samples_fit_, mode)
 

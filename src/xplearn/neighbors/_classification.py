@@ -10,7 +10,7 @@ from sklearn.base import ClassifierMixin
 from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
 from xplearn._namespace import backend_name, device_of
-from xplearn._tensorflow import graph_method
+from xplearn._traced import check_not_traced, traced_method
 
 from ._base import (
     SklearnKNeighborsMixin,
@@ -99,13 +99,26 @@ class KNeighborsClassifier(
         return self
 
     def _votes(self, X: Any) -> tuple[Edge, list[Any]]:
+        edge, _, dist, ind = self._loo_or_query(X)
+        return edge, self.votes_of(dist, ind, edge.xp)
+
+    def votes_of(
+        self, dist: Any, ind: Any, xp: Any, *, traced: bool = False
+    ) -> list[Any]:
+        """Weighted votes per output of the neighbours ``(dist, ind)``.
+
+        ``traced`` (inside ``jax.jit``): the check that a callable's weights
+        are not all zero, which reads values, is left out.
+        """
         from xplearn._labels import class_votes, neighbor_weights
 
-        edge, _, dist, ind = self._loo_or_query(X)
-        xp = edge.xp
         w = neighbor_weights(dist, self.weights, xp)
-        zero = w is not None and bool(xp.any(xp.sum(w, axis=1) == 0))
-        if zero and callable(self.weights):
+        zero = (
+            not traced
+            and callable(self.weights)
+            and bool(xp.any(xp.sum(w, axis=1) == 0))
+        )
+        if zero:
             msg = (
                 "All neighbors of some sample is getting zero weights. "
                 "Please modify 'weights' to avoid this case if you are "
@@ -114,15 +127,17 @@ class KNeighborsClassifier(
             raise ValueError(msg)
         classes = self.classes_ if self.outputs_2d_ else [self.classes_]
         codes = to_namespace(self._y, xp, device=device_of(ind))
-        votes = [
+        return [
             class_votes(codes[:, j], ind, w, int(c.shape[0]), xp, dist.dtype)
             for j, c in enumerate(classes)
         ]
-        return edge, votes
 
-    @graph_method
+    @traced_method
     def predict(self, X: Any) -> Any:
         """Predict the class labels of ``X``.
+
+        Jittable for numeric labels: a jax tracer ``X`` is answered inside
+        ``jax.jit`` with the eager labels (:mod:`xplearn.jax`).
 
         Parameters
         ----------
@@ -157,9 +172,11 @@ class KNeighborsClassifier(
             return np.stack([to_numpy(p) for p in preds], axis=1)
         return edge.to_caller(xp.stack(preds, axis=1))
 
-    @graph_method
+    @traced_method
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities (vote shares) of ``X``.
+
+        Jittable: a jax tracer ``X`` is answered inside ``jax.jit``.
 
         Parameters
         ----------
@@ -197,6 +214,8 @@ class KNeighborsClassifier(
         """
         from sklearn.metrics import accuracy_score
 
+        what = f"{type(self).__name__}.score (it compares with y on the host)"
+        check_not_traced(X, "X", what)
         return _host_score(accuracy_score, y, self.predict(X), sample_weight)
 
 

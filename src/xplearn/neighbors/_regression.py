@@ -9,7 +9,7 @@ from sklearn.base import RegressorMixin
 from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
 from xplearn._namespace import device_of
-from xplearn._tensorflow import graph_method
+from xplearn._traced import check_not_traced, traced_method
 
 from ._base import (
     SklearnKNeighborsMixin,
@@ -86,9 +86,11 @@ class KNeighborsRegressor(
         self._y = xp.astype(y2, Xc.dtype) if y2.dtype != Xc.dtype else y2
         return self
 
-    @graph_method
+    @traced_method
     def predict(self, X: Any) -> Any:
         """Predict the (weighted) mean target of the neighbours.
+
+        Jittable: a jax tracer ``X`` is answered inside ``jax.jit``.
 
         Parameters
         ----------
@@ -101,10 +103,13 @@ class KNeighborsRegressor(
         y : array of shape (n_queries,) or (n_queries, n_outputs)
             In the query's framework and device.
         """
+        edge, _, dist, ind = self._loo_or_query(X)
+        return edge.to_caller(self.average_of(dist, ind, edge.xp))
+
+    def average_of(self, dist: Any, ind: Any, xp: Any) -> Any:
+        """Weighted mean target of the neighbours ``(dist, ind)``."""
         from xplearn._labels import neighbor_weights
 
-        edge, _, dist, ind = self._loo_or_query(X)
-        xp = edge.xp
         k = ind.shape[1]
         Y = to_namespace(self._y, xp, device=device_of(ind))
         n, n_out = ind.shape[0], Y.shape[1]
@@ -115,7 +120,7 @@ class KNeighborsRegressor(
         else:
             w = xp.astype(w, neigh.dtype)[:, :, None]
             pred = xp.sum(neigh * w, axis=1) / xp.sum(w, axis=1)
-        return edge.to_caller(pred if self.outputs_2d_ else pred[:, 0])
+        return pred if self.outputs_2d_ else pred[:, 0]
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Coefficient of determination R² of the prediction, as scikit-learn.
@@ -135,6 +140,8 @@ class KNeighborsRegressor(
         """
         from sklearn.metrics import r2_score
 
+        what = f"{type(self).__name__}.score (it compares with y on the host)"
+        check_not_traced(X, "X", what)
         return _host_score(r2_score, y, self.predict(X), sample_weight)
 
 

@@ -1,6 +1,6 @@
 """Fitted estimators' query methods called with symbolic TF tensors.
 
-``xplearn._tensorflow.graph_method`` sends a call whose ``X`` is symbolic
+``xplearn._traced.traced_method`` sends a call whose ``X`` is symbolic
 (inside ``tf.function``, a Keras layer, a ``tf.data`` map) here.  The
 estimator's state becomes eager TF constants once per fitted state (made
 under ``tf.init_scope`` and captured by the user's graph, never copied into
