@@ -354,8 +354,9 @@ class MiniBatchKMeans(KMeans):
 
         Parameters
         ----------
-        X : array of shape (n_samples, n_features)
-            Any supported framework.
+        X : array or sparse matrix of shape (n_samples, n_features)
+            Any supported framework, or a scipy sparse matrix or array
+            (CSR/CSC).
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative, not all zero.
@@ -409,9 +410,9 @@ class MiniBatchKMeans(KMeans):
 
         Parameters
         ----------
-        X : array of shape (n_samples, n_features)
-            Any supported framework; the first call fixes the framework and
-            device of the fitted state.
+        X : array or sparse matrix of shape (n_samples, n_features)
+            Any supported framework or scipy sparse (CSR/CSC); the first call fixes the
+            framework and device of the fitted state.
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative, not all zero.

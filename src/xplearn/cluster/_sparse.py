@@ -13,41 +13,16 @@ a matrix whether it is sparse or dense.
 
 from __future__ import annotations
 
-import sys
 import warnings
 from typing import Any
 
+from xplearn._sparse import check_sparse, is_scipy_sparse
+
 from ._lloyd import _converged
 
+__all__ = ["check_sparse", "is_scipy_sparse"]
+
 _TILE_ELEMENTS = 2**22  # distances per tile of rows (32 MiB of float64)
-
-
-def is_scipy_sparse(X: Any) -> bool:
-    """Whether ``X`` is a scipy sparse matrix or array (without importing scipy)."""
-    sparse = sys.modules.get("scipy.sparse")
-    return sparse is not None and bool(sparse.issparse(X))
-
-
-def check_sparse(X: Any, dtype: Any = None) -> Any:
-    """``X`` as CSR of a floating dtype (float32 kept), checked finite and non-empty."""
-    import numpy as np
-    import scipy.sparse as sp
-
-    if X.ndim != 2:  # pragma: no cover - scipy sparse is 2-D
-        msg = f"Found array with dim {X.ndim}. Expected 2D sparse matrix."
-        raise ValueError(msg)
-    if dtype is None:
-        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-    X = sp.csr_matrix(X, dtype=dtype)
-    n, d = X.shape
-    if n < 1 or d < 1:
-        msg = f"Found array with {n} sample(s) and {d} feature(s) (shape={X.shape})."
-        raise ValueError(msg)
-    if not np.isfinite(X.data).all():
-        msg = "Input X contains NaN or infinity. Remove or impute those entries."
-        raise ValueError(msg)
-    X.sum_duplicates()
-    return X
 
 
 def sq_norms(X: Any) -> Any:

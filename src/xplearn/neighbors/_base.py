@@ -17,6 +17,7 @@ from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
 from xplearn._namespace import backend_name, device_of, is_lazy
 from xplearn._scaling import ldexp, scale_back, times_pow2
+from xplearn._sparse import check_sparse, is_scipy_sparse
 from xplearn._tensorflow import graph_method
 from xplearn._validation import check_fit_input, check_n_features, check_query
 from xplearn.metrics import check_metric, pairwise_scaled, prepare_pair
@@ -25,6 +26,16 @@ from xplearn.metrics._general import GeneralMetric, general_metric, general_pair
 from . import _dask
 from ._brute import general_search
 from ._search import search, search_lazy
+from ._sparse import (
+    callable_search,
+    check_graph,
+    check_sparse_metric,
+    graph_kneighbors,
+    graph_radius,
+    host_edge,
+    sparse_search,
+)
+from ._sparse import tile_rows as _sparse_tile_rows
 
 
 def check_n_neighbors(n_neighbors: Any, n_samples_fit: int) -> int:
@@ -221,7 +232,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
         tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
     # -- validation ---------------------------------------------------------
@@ -292,7 +303,10 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
     def _fit_state(self, X: Any) -> tuple[Edge, Any]:
         name, p = self._metric()
         general = self._general_metric
-        if _dask.is_dask(X) and general is None:
+        X = fitted_data(X)
+        if is_scipy_sparse(X):
+            edge, Xc = self._sparse_fit_input(X, name)
+        elif _dask.is_dask(X) and general is None:
             # The fit data stays in its blocks (issue 14); the general metrics
             # search on the host.
             edge, Xc = _dask.fit_input(self, X)
@@ -300,8 +314,10 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             edge, Xc = check_fit_input(
                 self, fitted_data(X), ensure_finite=_finite_only(general)
             )
-        if general is not None and general.name == "precomputed":
+        if self._precomputed() and not is_scipy_sparse(Xc):
             check_precomputed(Xc, edge.xp)
+        # CSR/CSC data is kept as CSR on the host; queries search it a tile
+        # at a time (``_sparse``).
         self._fit_X = Xc
         self.n_samples_fit_ = int(Xc.shape[0])
         self.effective_metric_ = name
@@ -318,11 +334,90 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             raise ValueError(msg)
         return edge, Xc
 
+    def _sparse_fit_input(self, X: Any, name: str) -> tuple[Edge, Any]:
+        """Check scipy sparse fit data: (a host Edge, X as CSR)."""
+        import warnings
+
+        from sklearn.utils.validation import validate_data
+
+        if self.algorithm in _TREES:
+            warnings.warn(
+                "cannot use tree with sparse input: using brute force",
+                UserWarning,
+                stacklevel=4,
+            )
+        check_sparse_metric(self.metric, name, self._general_metric)
+        if self._precomputed():
+            Xc = check_graph(X)
+            if Xc.shape[0] != Xc.shape[1]:
+                msg = (
+                    "Precomputed matrix must be square. Input is a "
+                    f"{Xc.shape[0]}x{Xc.shape[1]} matrix."
+                )
+                raise ValueError(msg)
+        else:
+            Xc = check_sparse(X)
+        validate_data(self, Xc, skip_check_array=True, reset=True)
+        return host_edge(Xc.dtype), Xc
+
+    def _precomputed(self) -> bool:
+        general = self._general_metric
+        return general is not None and general.name == "precomputed"
+
+    def _fit_edge(self) -> tuple[Edge, Any]:
+        """Edge of the fitted data and that data (X=None: leave-one-out)."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "_fit_X")
+        if is_scipy_sparse(self._fit_X):
+            return host_edge(self._fit_X.dtype), self._fit_X
+        return Edge.of(self._fit_X)
+
+    def _sparse_query(self, X: Any) -> tuple[Edge, Any]:
+        """Check a query where the query or the fit data is scipy sparse.
+
+        A sparse query stays CSR (in the fit data's dtype where that is
+        sparse); against dense fit data it is densified a tile at a time in
+        that data's namespace.  A dense query against sparse fit data is
+        moved to the host, where the fit data is.
+        """
+        import numpy as np
+        from sklearn.utils.validation import validate_data
+
+        F = self._fit_X
+        general = self._general_metric
+        if not is_scipy_sparse(X):
+            host = np.zeros((1, 1), dtype=F.dtype)
+            edge, Xc = check_query(self, X, host, ensure_finite=_finite_only(general))
+            if self._precomputed():
+                check_precomputed(Xc, edge.xp)
+            return edge, Xc
+        if not is_scipy_sparse(F) and self.algorithm in _TREES:
+            msg = (
+                f"algorithm='{self.algorithm}' does not take sparse queries (as "
+                "scikit-learn's trees do not): use algorithm='brute' or 'auto', "
+                "or pass dense data (X.toarray())."
+            )
+            raise ValueError(msg)
+        check_sparse_metric(self.metric, self.effective_metric_, general)
+        if self._precomputed():
+            Xc = check_graph(X)
+        else:
+            Xc = check_sparse(X, dtype=F.dtype if is_scipy_sparse(F) else None)
+        validate_data(self, Xc, skip_check_array=True, reset=False)
+        edge = host_edge(Xc.dtype)
+        if not is_scipy_sparse(F):
+            fit_edge = Edge.of(F)[0]
+            edge = edge.computing_in(np.zeros((0, 0)), fit_edge.xp, fit_edge.device)[0]
+        return edge, Xc
+
     def _query(self, X: Any) -> tuple[Edge, Any]:
         """Edge answering in X's framework, computing where the fit data is."""
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "_fit_X")
+        if is_scipy_sparse(X) or is_scipy_sparse(self._fit_X):
+            return self._sparse_query(X)
         general = self._general_metric
         edge, Xc = check_query(
             self, X, self._fit_X, ensure_finite=_finite_only(general)
@@ -334,9 +429,29 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
     def _find(self, Xc: Any, k: int, xp: Any) -> tuple[Any, Any]:
         """Return the ``k`` nearest fitted rows of each row of ``Xc``: (dist, ind)."""
         general = self._general_metric
+        name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
+        if self._precomputed() and is_scipy_sparse(Xc):
+            dist, ind = graph_kneighbors(Xc, k)
+            return xp.asarray(dist), xp.asarray(ind)
+        if is_scipy_sparse(Xc) or (
+            is_scipy_sparse(self._fit_X) and not self._precomputed()
+        ):
+            if general is not None and general.name == "callable":
+                return callable_search(Xc, self._fit_X, k, general, xp)
+
+            # Tiles are merged on squared Euclidean distances, the order the
+            # dense search ranks by (two squares an ulp apart can share a root).
+            sq = "sqeuclidean" if name == "euclidean" else name
+
+            def find(Q: Any, Y: Any, kk: int) -> tuple[Any, Any]:
+                if general is not None:
+                    return general_search(Q, Y, kk, general, xp)
+                return search(Q, Y, kk, sq, p, xp)
+
+            dist, ind = sparse_search(Xc, self._fit_X, k, find, xp)
+            return (xp.sqrt(dist) if sq != name else dist), ind
         if general is not None:
             return general_search(Xc, self._fit_X, k, general, xp)
-        name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
         return search(Xc, self._fit_X, k, name, p, xp)
 
     # -- neighbours ----------------------------------------------------------
@@ -379,8 +494,8 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
 
         Parameters
         ----------
-        X : array of shape (n_queries, n_features), optional
-            Any supported framework.  None: the training points, each
+        X : array or sparse matrix of shape (n_queries, n_features), optional
+            Any supported framework or scipy sparse.  None: the training points, each
             excluded from its own neighbours.
         n_neighbors : int, optional
             Defaults to the constructor's.
@@ -396,10 +511,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         """
         k_in = self.n_neighbors if n_neighbors is None else n_neighbors
         if X is None:
-            from sklearn.utils.validation import check_is_fitted
-
-            check_is_fitted(self, "_fit_X")
-            edge, Xc = Edge.of(self._fit_X)
+            edge, Xc = self._fit_edge()
             k = check_n_neighbors(k_in, self.n_samples_fit_ - 1)
             result = self._search(Xc, k, edge.xp, exclude_self=True)
         else:
@@ -416,10 +528,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         without itself among its neighbours.
         """
         if X is None:
-            from sklearn.utils.validation import check_is_fitted
-
-            check_is_fitted(self, "_fit_X")
-            edge, Xc = Edge.of(self._fit_X)
+            edge, Xc = self._fit_edge()
             k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_ - 1)
             dist, ind = self._search(Xc, k, edge.xp, exclude_self=True)
         else:
@@ -484,35 +593,62 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         """
         import numpy as np
 
-        from xplearn._convert import to_numpy
-
         _check_sort(sort_results, return_distance)
         if _dask.is_dask(getattr(self, "_fit_X", None)):
             return _dask.radius_on_host(self, X, radius, return_distance, sort_results)
         r = self.radius if radius is None else radius
-        if X is None:
-            from sklearn.utils.validation import check_is_fitted
-
-            check_is_fitted(self, "_fit_X")
-            edge, Xc = Edge.of(self._fit_X)
-        else:
-            edge, Xc = self._query(X)
+        edge, Xc = self._fit_edge() if X is None else self._query(X)
         xp = edge.xp
+        if is_scipy_sparse(Xc) or is_scipy_sparse(self._fit_X):
+            rows = self._radius_sparse(Xc, r, sort_results, loo=X is None)
+        else:
+            rows = self._radius_rows(Xc, self._fit_X, r, xp, sort_results, 0, X is None)
+        dev = None if is_scipy_sparse(Xc) else device_of(Xc)
+        out_d = np.empty(len(rows), dtype=object)
+        out_i = np.empty(len(rows), dtype=object)
+        for i, (idx, d) in enumerate(rows):
+            # One by one: slice assignment would make numpy convert each array.
+            out_d[i] = edge.to_caller(to_namespace(d, xp, device=dev))
+            out_i[i] = edge.to_caller(
+                to_namespace(idx.astype(np.int64), xp, device=dev)
+            )
+        return (out_d, out_i) if return_distance else out_i
+
+    def _radius_rows(
+        self,
+        Xc: Any,
+        Y: Any,
+        r: float,
+        xp: Any,
+        sort_results: bool,
+        offset: int,
+        loo: bool,
+    ) -> list[tuple[Any, Any]]:
+        """(columns, distances) within ``r`` of each dense row of ``Xc`` in ``Y``.
+
+        Host numpy results.  ``offset``: the index of ``Xc``'s first row
+        among the fitted rows, for ``loo`` (leave-one-out: drop each row
+        itself).
+        """
+        import numpy as np
+
+        from xplearn._convert import to_numpy
+
         name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
         general = self._general_metric
         if general is not None:
             name = general.name
-            D, e = _general_distances(Xc, self._fit_X, general, xp), 0
+            D, e = _general_distances(Xc, Y, general, xp), 0
         else:
             # Distances of the data at its safe power-of-two scale 2**-e,
             # compared with the radius at that scale: nothing overflows.
-            D, e = pairwise_scaled(Xc, self._fit_X, name, p, xp, same=False)
+            D, e = pairwise_scaled(Xc, Y, name, p, xp, same=False)
         D, r_s = to_numpy(D), ldexp(float(r), -e * _RADIUS_POWER.get(name, 1))
         # A radius past the dtype's largest float holds every finite distance.
         inside = np.less_equal(D, min(r_s, float(np.finfo(D.dtype).max)))
         if name == "euclidean":
             # The expansion's rounding must not move points across the radius.
-            X_h, Y_h = to_numpy(Xc), to_numpy(self._fit_X)
+            X_h, Y_h = to_numpy(Xc), to_numpy(Y)
             D = _exact_near_radius(X_h, Y_h, D, inside, r_s, e)
         exact_order = sort_results and name in ("euclidean", "sqeuclidean")
         if exact_order:
@@ -520,14 +656,14 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             # lower index): the expansion's rounding would order equal
             # distances by their rounding errors.
             Xs = times_pow2(to_numpy(Xc).astype(np.float64), -e, np)
-            Ys = times_pow2(to_numpy(self._fit_X).astype(np.float64), -e, np)
+            Ys = times_pow2(to_numpy(Y).astype(np.float64), -e, np)
         D = scale_back(D, e, name, np)
-        dists, inds = [], []
+        rows = []
         for i in range(D.shape[0]):
             row = D[i]
             idx = np.flatnonzero(inside[i])
-            if X is None:
-                idx = idx[idx != i]
+            if loo:
+                idx = idx[idx != i + offset]
             d = row[idx]
             if exact_order and len(idx):
                 sq = ((Ys[idx] - Xs[i]) ** 2).sum(axis=1)
@@ -536,20 +672,66 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             if sort_results:
                 order = np.lexsort((idx, d))
                 idx, d = idx[order], d[order]
-            dists.append(edge.to_caller(to_namespace(d, xp, device=device_of(Xc))))
-            inds.append(
-                edge.to_caller(
-                    to_namespace(idx.astype(np.int64), xp, device=device_of(Xc))
-                )
+            rows.append((idx, d))
+        return rows
+
+    def _radius_sparse(
+        self, Xc: Any, r: float, sort_results: bool, *, loo: bool
+    ) -> list[tuple[Any, Any]]:
+        """:meth:`radius_neighbors` rows where the query or the fit data is sparse.
+
+        A precomputed graph gives its stored entries within ``r``; otherwise
+        tiles of the sparse side are densified and searched as dense data,
+        the tiles' columns concatenated in index order.
+        """
+        import numpy as np
+
+        general = self._general_metric
+        if general is not None and general.name == "precomputed":
+            rows = graph_radius(Xc, r)
+            if loo:
+                rows = [(i[i != n], d[i != n]) for n, (i, d) in enumerate(rows)]
+            return rows
+        if general is not None and general.name == "callable":
+            msg = (
+                "radius_neighbors with a callable metric on sparse data is not "
+                "implemented: pass dense data (X.toarray())."
             )
-        out_d, out_i = (
-            np.empty(len(dists), dtype=object),
-            np.empty(len(inds), dtype=object),
-        )
-        for i, (d, ix) in enumerate(zip(dists, inds, strict=True)):
-            # One by one: slice assignment would make numpy convert each array.
-            out_d[i], out_i[i] = d, ix
-        return (out_d, out_i) if return_distance else out_i
+            raise ValueError(msg)
+        Y = self._fit_X
+        xp = host_edge(Y.dtype if is_scipy_sparse(Y) else np.float64).xp
+        if not is_scipy_sparse(Y):
+            xp = Edge.of(Y)[0].xp
+        n, d = Xc.shape
+        m = Y.shape[0]
+        size = 8
+        q_rows = _sparse_tile_rows(n, d, size, xp) if is_scipy_sparse(Xc) else n
+        y_rows = _sparse_tile_rows(m, d, size, xp) if is_scipy_sparse(Y) else m
+
+        def dense(Z: Any, like: Any) -> Any:
+            if not is_scipy_sparse(Z):
+                return Z
+            if is_scipy_sparse(like):
+                return Z.toarray()
+            D = to_namespace(Z.toarray(), xp, device=device_of(like))
+            return xp.astype(D, like.dtype) if D.dtype != like.dtype else D
+
+        out: list[tuple[Any, Any]] = []
+        for a in range(0, n, q_rows):
+            Q = dense(Xc[a : min(a + q_rows, n)], Y)
+            parts: list[list[tuple[Any, Any]]] = []
+            for c in range(0, m, y_rows):
+                Yt = dense(Y[c : min(c + y_rows, m)] if y_rows < m else Y, Q)
+                rows = self._radius_rows(Q, Yt, r, xp, sort_results, a - c, loo)
+                parts.append([(i + c, dist) for i, dist in rows])
+            for j in range(Q.shape[0]):
+                idx = np.concatenate([p_[j][0] for p_ in parts])
+                dist = np.concatenate([p_[j][1] for p_ in parts])
+                if sort_results:
+                    order = np.lexsort((idx, dist))
+                    idx, dist = idx[order], dist[order]
+                out.append((idx, dist))
+        return out
 
     def radius_neighbors_graph(
         self,
