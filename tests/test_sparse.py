@@ -357,6 +357,16 @@ def test_precomputed_sparse_graph() -> None:
         for a, b in zip(a_rows, b_rows, strict=True):
             np.testing.assert_array_equal(a, b)
     _assert_unchanged(graph, snap)
+    # A dense distance matrix queries a sparse fitted graph as dense data.
+    dense = graph.toarray()
+    dense_fit = _nn("precomputed", k=4).fit(dense)
+    for a, b in zip(ours.kneighbors(dense), dense_fit.kneighbors(dense), strict=True):
+        np.testing.assert_array_equal(a, b)
+    got = ours.radius_neighbors(dense, 1.0, sort_results=True)
+    want = dense_fit.radius_neighbors(dense, 1.0, sort_results=True)
+    for a_rows, b_rows in zip(got, want, strict=True):
+        for a, b in zip(a_rows, b_rows, strict=True):
+            np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="9 neighbors per samples are required"):
         ours.kneighbors(graph, n_neighbors=9)
     with pytest.raises(TypeError, match="'dok' format is not supported"):

@@ -599,7 +599,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         r = self.radius if radius is None else radius
         edge, Xc = self._fit_edge() if X is None else self._query(X)
         xp = edge.xp
-        if is_scipy_sparse(Xc) or is_scipy_sparse(self._fit_X):
+        if is_scipy_sparse(Xc) or (
+            is_scipy_sparse(self._fit_X) and not self._precomputed()
+        ):
             rows = self._radius_sparse(Xc, r, sort_results, loo=X is None)
         else:
             rows = self._radius_rows(Xc, self._fit_X, r, xp, sort_results, 0, X is None)
