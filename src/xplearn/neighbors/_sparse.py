@@ -13,6 +13,11 @@ Callables get sparse rows, as scikit-learn hands them.
 scipy's sparse matrices live on the host, so a sparse side is searched with
 numpy; sparse queries against dense fit data (any framework) are densified
 tile by tile and moved to that data's namespace and device.
+
+The work is the dense search's (queries × fitted rows × features): fine
+for moderately sparse data; on very high-dimensional, very sparse data
+(TF-IDF) products that skip the zeros, with the exact re-ranking of the
+dense Euclidean kernel, would be faster.  TODO(#12): sparse-product screen.
 """
 
 from __future__ import annotations
