@@ -393,3 +393,25 @@ def test_precomputed_sparse_graph_ties_to_the_lower_index() -> None:
     np.testing.assert_array_equal(ind[0], [0, 1, 2])
     np.testing.assert_array_equal(dist[0], [0.0, 0.5, 0.5])
     np.testing.assert_array_equal(graph.indices, stored)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sparse_euclidean_products_are_exact(dtype) -> None:
+    import xplearn
+
+    # Far from the origin the sparse products' rounding dwarfs the gaps
+    # between neighbours; the re-ranking by differences keeps the answers
+    # of the dense path.  Data whose squares leave the dtype's range takes
+    # the tiled dense search, which scales it.
+    X, Q = _grid_data(4)
+    huge = 1e200 if dtype == np.float64 else 1e30
+    for offset, scale in ((0.0, 1.0), (3.0e3, 1.0), (0.0, huge)):
+        Xo = ((X + offset * (X > 0)) * scale).astype(dtype)
+        Qo = ((Q + offset * (Q > 0)) * scale).astype(dtype)
+        ref = _nn("euclidean").fit(Xo).kneighbors(Qo)
+        with xplearn.config_context(working_memory=0.05):
+            got = _nn("euclidean").fit(sp.csr_matrix(Xo)).kneighbors(Qo)
+            loo = _nn("sqeuclidean").fit(sp.csr_matrix(Xo)).kneighbors()
+        ref_loo = _nn("sqeuclidean").fit(Xo).kneighbors()
+        for a, b in zip((*got, *loo), (*ref, *ref_loo), strict=True):
+            np.testing.assert_array_equal(a, b)

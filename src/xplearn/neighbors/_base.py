@@ -20,7 +20,7 @@ from xplearn._scaling import ldexp, scale_back, times_pow2
 from xplearn._sparse import check_sparse, is_scipy_sparse
 from xplearn._tensorflow import graph_method
 from xplearn._validation import check_fit_input, check_n_features, check_query
-from xplearn.metrics import check_metric, pairwise_scaled, prepare_pair
+from xplearn.metrics import EUCLIDEAN, check_metric, pairwise_scaled, prepare_pair
 from xplearn.metrics._general import GeneralMetric, general_metric, general_pairwise
 
 from . import _dask
@@ -30,11 +30,13 @@ from ._sparse import (
     callable_search,
     check_graph,
     check_sparse_metric,
+    euclidean_csr,
     graph_kneighbors,
     graph_radius,
     host_edge,
     sparse_search,
 )
+from ._sparse import scale_exponent as sparse_scale_exponent
 from ._sparse import tile_rows as _sparse_tile_rows
 
 
@@ -438,7 +440,13 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         ):
             if general is not None and general.name == "callable":
                 return callable_search(Xc, self._fit_X, k, general, xp)
-
+            # Data out of the safe range is searched at one power-of-two
+            # scale for all tiles (the dense search's, see ``_scaling``).
+            e = 0 if general else sparse_scale_exponent(Xc, self._fit_X, name, p, xp)
+            if not e and name in EUCLIDEAN and is_scipy_sparse(self._fit_X):
+                return euclidean_csr(
+                    Xc, self._fit_X, k, squared=name == "sqeuclidean", xp=xp
+                )
             # Tiles are merged on squared Euclidean distances, the order the
             # dense search ranks by (two squares an ulp apart can share a root).
             sq = "sqeuclidean" if name == "euclidean" else name
@@ -446,10 +454,13 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             def find(Q: Any, Y: Any, kk: int) -> tuple[Any, Any]:
                 if general is not None:
                     return general_search(Q, Y, kk, general, xp)
+                if e:
+                    Q, Y = times_pow2(Q, -e, xp), times_pow2(Y, -e, xp)
                 return search(Q, Y, kk, sq, p, xp)
 
             dist, ind = sparse_search(Xc, self._fit_X, k, find, xp)
-            return (xp.sqrt(dist) if sq != name else dist), ind
+            dist = xp.sqrt(dist) if sq != name else dist
+            return scale_back(dist, e, name, xp), ind
         if general is not None:
             return general_search(Xc, self._fit_X, k, general, xp)
         return search(Xc, self._fit_X, k, name, p, xp)
