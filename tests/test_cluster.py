@@ -30,14 +30,8 @@ DATA = {
         "check_sample_weight_equivalence_on_dense_data": (
             "sample_weight is not equivalent to removing/repeating samples."
         ),
-        **(
-            {
-                "check_sample_weight_equivalence_on_sparse_data": (
-                    "sample_weight is not equivalent to removing/repeating samples."
-                )
-            }
-            if isinstance(est, KMeans) and not isinstance(est, MiniBatchKMeans)
-            else {}
+        "check_sample_weight_equivalence_on_sparse_data": (
+            "sample_weight is not equivalent to removing/repeating samples."
         ),
     },
 )

@@ -145,8 +145,10 @@ def kmeans_plusplus(
 
     Parameters
     ----------
-    X : array of shape (n_samples, n_features)
-        Any supported framework.
+    X : array or sparse matrix of shape (n_samples, n_features)
+        Any supported framework, or a scipy sparse matrix or array (CSR or
+        CSC: seeded on the host, a sparse product per step; the centres
+        come back as a dense numpy array, as scikit-learn's).
     n_clusters : int
         Number of centres.
     sample_weight : array-like of shape (n_samples,), optional
@@ -175,6 +177,12 @@ def kmeans_plusplus(
     >>> sorted((centers[:, 0] > 5).tolist())
     [False, True]
     """
+    from ._sparse import is_scipy_sparse
+
+    if is_scipy_sparse(X):
+        return _kmeans_plusplus_csr(
+            X, n_clusters, sample_weight, x_squared_norms, random_state, n_local_trials
+        )
     edge, Xc = Edge.of(X)
     xp = edge.xp
     Xc = check_array(Xc, xp)
@@ -190,3 +198,31 @@ def kmeans_plusplus(
     )
     out: tuple[Any, Any] = edge.to_caller((centers, idx))
     return out
+
+
+def _kmeans_plusplus_csr(
+    X: Any,
+    n_clusters: int,
+    sample_weight: Any,
+    x_squared_norms: Any,
+    random_state: Any,
+    n_local_trials: int | None,
+) -> tuple[Any, Any]:
+    """:func:`kmeans_plusplus` of a scipy sparse ``X``: numpy centres, indices."""
+    import numpy as np
+
+    from . import _sparse
+
+    Xc = _sparse.check_sparse(X)
+    k = _check_n_clusters(n_clusters, Xc.shape[0])
+    edge = Edge.of(np.zeros((1, 1), dtype=Xc.dtype))[0]
+    w = _check_sample_weight(sample_weight, edge, Xc.shape[0], Xc.dtype)
+    norms = (
+        _sparse.sq_norms(Xc)
+        if x_squared_norms is None
+        else _check_norms(edge.follow(x_squared_norms, "x_squared_norms"), Xc, edge.xp)
+    )
+    idx = _sparse.kmeans_plusplus_sparse(
+        Xc, k, norms, w, _check_random_state(random_state), n_local_trials
+    )
+    return Xc[idx].toarray(), idx

@@ -130,14 +130,13 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
 
     # Runs of n_init="auto" for "random" and callable inits (scikit-learn's).
     _default_n_init = 10
-    # scipy sparse X (CSR/CSC, on the host: ``_sparse``); not MiniBatchKMeans yet.
-    _sparse_input = True
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
         tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = self._sparse_input
+        # scipy sparse X (CSR/CSC), on the host: ``_sparse``.
+        tags.input_tags.sparse = True
         return tags
 
     def _check_params(self) -> int:

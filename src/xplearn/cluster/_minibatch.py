@@ -15,7 +15,7 @@ from xplearn._scaling import ldexp, scale_exponent, times_pow2
 from xplearn._validation import check_fit_input, check_query
 from xplearn.neighbors._search import nearest_center
 
-from . import _dask
+from . import _dask, _sparse
 from ._checks import (
     _check_n_clusters,
     _check_sample_weight,
@@ -26,8 +26,26 @@ from ._init import _check_random_state, _host_floats
 from ._kmeans import KMeans
 
 
+def _nearest(X: Any, C: Any, xp: ModuleType) -> tuple[Any, Any]:
+    """Labels and squared distances to the nearest centres; X dense or CSR."""
+    if _sparse.is_scipy_sparse(X):
+        return _sparse.sparse_assign(X, C)
+    return nearest_center(X, C, xp)
+
+
+def _rows(X: Any, idx: Any, xp: ModuleType) -> Any:
+    """Rows ``idx`` (host integers) of ``X``; a CSR ``X`` stays CSR."""
+    if _sparse.is_scipy_sparse(X):
+        return X[idx]
+    return xp.take(X, xp.asarray(idx, device=device_of(X)), axis=0)
+
+
 class MiniBatchKMeans(KMeans):
     """Mini-batch K-Means on any backend (scikit-learn's API and update rule).
+
+    Takes any supported framework, or a scipy sparse matrix or array (CSR
+    or CSC, kept sparse on the host; each mini-batch is a sparse product with
+    the centres, as scikit-learn computes it).
 
     Parameters
     ----------
@@ -79,7 +97,6 @@ class MiniBatchKMeans(KMeans):
     """
 
     _default_n_init = 3
-    _sparse_input = False  # TODO(#12): sparse mini-batches
 
     def __init__(
         self,
@@ -149,8 +166,12 @@ class MiniBatchKMeans(KMeans):
         """Draw initial centres from ``init_size`` random samples (scikit-learn)."""
         n = X.shape[0]
         if init_size < n:
-            idx = xp.asarray(rs.randint(0, n, init_size), device=device_of(X))
-            X, w = xp.take(X, idx, axis=0), xp.take(w, idx)
+            idx = rs.randint(0, n, init_size)
+            X, w = _rows(X, idx, xp), _rows(w, idx, xp)
+        if _sparse.is_scipy_sparse(X):
+            return _sparse.init_centers(
+                self, X, _sparse.sq_norms(X), w, rs, edge, given
+            ).astype(X.dtype)
         return self._init_centers(X, sq_row_norms(X, xp), w, rs, xp, edge, given)
 
     def _scaled(self, Xc: Any, edge: Edge, *, first: bool) -> tuple[Any, Any]:
@@ -162,6 +183,11 @@ class MiniBatchKMeans(KMeans):
         """
         xp = edge.xp
         given = None
+        if _sparse.is_scipy_sparse(Xc):  # CSR: scikit-learn's arithmetic, unscaled
+            if first:
+                self._scale = 0
+                given = self._init_array(Xc, edge)
+            return Xc, given
         if first:
             given = self._init_array(Xc, edge)
             self._scale = scale_exponent([Xc] if given is None else [Xc, given], xp)
@@ -180,23 +206,24 @@ class MiniBatchKMeans(KMeans):
         n = X.shape[0]
         _check_n_clusters(self.n_clusters, n)
         self._batch_size, self._init_size = self._sizes(n)
-        self._tol = _tolerance(X, self.tol, xp)
+        if _sparse.is_scipy_sparse(X):
+            self._tol = _sparse.tolerance(X, self.tol) if self.tol else 0.0
+        else:
+            self._tol = _tolerance(X, self.tol, xp)
         self._rs = _check_random_state(self.random_state)
         if not validate:  # partial_fit: one initialisation, as scikit-learn
             self.cluster_centers_ = self._init_subset(
                 X, w, self._rs, self._init_size, xp, edge, given
             )
         else:
-            valid = xp.asarray(
-                self._rs.randint(0, n, self._init_size), device=edge.device
-            )
-            X_valid, w_valid = xp.take(X, valid, axis=0), xp.take(w, valid)
+            valid = self._rs.randint(0, n, self._init_size)
+            X_valid, w_valid = _rows(X, valid, xp), _rows(w, valid, xp)
             best, best_inertia = None, math.inf
             for _ in range(n_init):
                 centers = self._init_subset(
                     X, w, self._rs, self._init_size, xp, edge, given
                 )
-                _, dist = nearest_center(X_valid, centers, xp)
+                _, dist = _nearest(X_valid, centers, xp)
                 inertia = float(xp.sum(dist * w_valid))
                 if best is None or inertia < best_inertia:
                     best, best_inertia = centers, inertia
@@ -222,8 +249,11 @@ class MiniBatchKMeans(KMeans):
         import numpy as np
 
         centers, counts = self.cluster_centers_, self._counts
-        labels, dist = nearest_center(Xb, centers, xp)
-        sums, wsum = segment_sums(Xb, labels, wb, self.n_clusters, xp)
+        labels, dist = _nearest(Xb, centers, xp)
+        if _sparse.is_scipy_sparse(Xb):
+            sums, wsum = _sparse.segment_sums(Xb, labels, wb, self.n_clusters)
+        else:
+            sums, wsum = segment_sums(Xb, labels, wb, self.n_clusters, xp)
         has = wsum > 0
         new_counts = counts + wsum
         safe = xp.where(has, new_counts, xp.ones_like(new_counts))
@@ -243,9 +273,10 @@ class MiniBatchKMeans(KMeans):
                     print(f"[MiniBatchKMeans] Reassigning {n_re} cluster centers.")
                 src = np.zeros(self.n_clusters, dtype=np.int64)
                 src[to_reassign] = picks
-                dev = device_of(Xb)
-                mask = xp.asarray(to_reassign, device=dev)
-                new_rows = xp.take(Xb, xp.asarray(src, device=dev), axis=0)
+                mask = xp.asarray(to_reassign, device=device_of(centers))
+                new_rows = _rows(Xb, src, xp)
+                if _sparse.is_scipy_sparse(new_rows):
+                    new_rows = new_rows.toarray()
                 centers = xp.where(mask[:, None], new_rows, centers)
                 # scikit-learn's "dirty hack": do not reset counts to zero.
                 floor = float(counts_h[~to_reassign].min())
@@ -299,6 +330,18 @@ class MiniBatchKMeans(KMeans):
     def _validated(
         self, X: Any, sample_weight: Any, *, reset: bool
     ) -> tuple[Edge, Any, Any]:
+        if _sparse.is_scipy_sparse(X):
+            import numpy as np
+            from sklearn.utils.validation import validate_data
+
+            if reset:
+                Xc = _sparse.check_sparse(X)
+                validate_data(self, Xc, skip_check_array=True, reset=True)
+            else:
+                Xc = _sparse.query_sparse(self, X)[0]
+            edge = Edge.of(np.zeros((1, 1), dtype=Xc.dtype))[0]
+            w = _check_sample_weight(sample_weight, edge, Xc.shape[0], Xc.dtype)
+            return edge, Xc, w
         if reset:
             edge, Xc = check_fit_input(self, X)
         else:
@@ -311,8 +354,9 @@ class MiniBatchKMeans(KMeans):
 
         Parameters
         ----------
-        X : array of shape (n_samples, n_features)
-            Any supported framework.
+        X : array or sparse matrix of shape (n_samples, n_features)
+            Any supported framework, or a scipy sparse matrix or array
+            (CSR/CSC).
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative, not all zero.
@@ -338,9 +382,8 @@ class MiniBatchKMeans(KMeans):
         i = 0
         for i in range(n_steps):
             drawn = self._rs.choice(n, self._batch_size, p=p, replace=True)
-            idx = xp.asarray(drawn, device=edge.device)
             inertia = self._step(
-                xp.take(Xc, idx, axis=0), unit, xp, self._random_reassign(xp)
+                _rows(Xc, drawn, xp), unit, xp, self._random_reassign(xp)
             )
             if self._converged(i, n_steps, n, inertia):
                 break
@@ -354,7 +397,7 @@ class MiniBatchKMeans(KMeans):
         self._n_features_out = self.n_clusters
         e = self._scale
         if self.compute_labels:
-            self.labels_, dist = nearest_center(Xc, self.cluster_centers_, xp)
+            self.labels_, dist = _nearest(Xc, self.cluster_centers_, xp)
             self.inertia_ = ldexp(float(xp.sum(dist * w)), 2 * e)
         elif self._ewa_inertia is not None:
             self.inertia_ = ldexp(self._ewa_inertia * total, 2 * e)
@@ -367,9 +410,9 @@ class MiniBatchKMeans(KMeans):
 
         Parameters
         ----------
-        X : array of shape (n_samples, n_features)
-            Any supported framework; the first call fixes the framework and
-            device of the fitted state.
+        X : array or sparse matrix of shape (n_samples, n_features)
+            Any supported framework or scipy sparse (CSR/CSC); the first call fixes the
+            framework and device of the fitted state.
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative, not all zero.

@@ -13,41 +13,16 @@ a matrix whether it is sparse or dense.
 
 from __future__ import annotations
 
-import sys
 import warnings
 from typing import Any
 
+from xplearn._sparse import check_sparse, is_scipy_sparse
+
 from ._lloyd import _converged
 
+__all__ = ["check_sparse", "is_scipy_sparse"]
+
 _TILE_ELEMENTS = 2**22  # distances per tile of rows (32 MiB of float64)
-
-
-def is_scipy_sparse(X: Any) -> bool:
-    """Whether ``X`` is a scipy sparse matrix or array (without importing scipy)."""
-    sparse = sys.modules.get("scipy.sparse")
-    return sparse is not None and bool(sparse.issparse(X))
-
-
-def check_sparse(X: Any, dtype: Any = None) -> Any:
-    """``X`` as CSR of a floating dtype (float32 kept), checked finite and non-empty."""
-    import numpy as np
-    import scipy.sparse as sp
-
-    if X.ndim != 2:  # pragma: no cover - scipy sparse is 2-D
-        msg = f"Found array with dim {X.ndim}. Expected 2D sparse matrix."
-        raise ValueError(msg)
-    if dtype is None:
-        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-    X = sp.csr_matrix(X, dtype=dtype)
-    n, d = X.shape
-    if n < 1 or d < 1:
-        msg = f"Found array with {n} sample(s) and {d} feature(s) (shape={X.shape})."
-        raise ValueError(msg)
-    if not np.isfinite(X.data).all():
-        msg = "Input X contains NaN or infinity. Remove or impute those entries."
-        raise ValueError(msg)
-    X.sum_duplicates()
-    return X
 
 
 def sq_norms(X: Any) -> Any:
@@ -58,11 +33,20 @@ def sq_norms(X: Any) -> Any:
 
 
 def assign(X: Any, xnorms: Any, centers: Any) -> tuple[Any, Any]:
-    """Nearest centre of each row and the squared distance to it, tile by tile."""
+    """Nearest centre of each row and the squared distance to it, tile by tile.
+
+    The expansion ranks the centres; rows whose runner-up is within its
+    rounding bound of the winner are densified and redone by differences
+    (ties to the lower index), so the labels are those of the dense path.
+    """
     import numpy as np
+
+    from xplearn.neighbors._search import rounding_bound
 
     n, k = X.shape[0], centers.shape[0]
     cnorms = (centers * centers).sum(axis=1)
+    slack = 2.0 * rounding_bound(np, centers.dtype, X.shape[1])
+    cc_max = float(cnorms.max()) if k else 0.0
     rows = max(1, _TILE_ELEMENTS // max(k, 1))
     labels = np.empty(n, dtype=np.int64)
     dist = np.empty(n, dtype=centers.dtype)
@@ -73,8 +57,21 @@ def assign(X: Any, xnorms: Any, centers: Any) -> tuple[Any, Any]:
         D += xnorms[a:b, None]
         D += cnorms[None, :]
         lab = np.argmin(D, axis=1)
+        best = D[np.arange(b - a), lab]
         labels[a:b] = lab
-        dist[a:b] = np.maximum(D[np.arange(b - a), lab], 0.0)
+        dist[a:b] = np.maximum(best, 0.0)
+        if k > 1:
+            D[np.arange(b - a), lab] = np.inf
+            near = D.min(axis=1) - best <= slack * (xnorms[a:b] + cc_max)
+            redo = a + np.flatnonzero(near)
+            step = max(1, _TILE_ELEMENTS // max(1, k * X.shape[1]))
+            for r in range(0, redo.size, step):
+                rr = redo[r : r + step]
+                diff = X[rr].toarray()[:, None, :] - centers[None, :, :]
+                exact = (diff * diff).sum(axis=2)
+                lab_r = np.argmin(exact, axis=1)
+                labels[rr] = lab_r
+                dist[rr] = exact[np.arange(rr.size), lab_r]
     return labels, dist
 
 
@@ -105,18 +102,21 @@ def kmeans_plusplus_sparse(
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(k))
     w64 = w.astype(np.float64)
+    # In float64 whatever X's dtype, as the dense seeding: float32 rounding
+    # of the potentials would pick other rows than a dense float32 X does.
+    xnorms = np.asarray(xnorms, dtype=np.float64)
     first = int(rs.choice(n, p=w64 / w64.sum()))
     indices = [first]
 
     def sqdist(rows: Any) -> Any:
-        C = X[rows]
-        D = np.asarray((C @ X.T).todense()) * -2.0
+        C = X[rows].astype(np.float64)
+        D = np.asarray((C @ X.T).todense(), dtype=np.float64) * -2.0
         D += sq_norms(C)[:, None]
         D += xnorms[None, :]
         return np.maximum(D, 0.0)
 
     closest = sqdist(np.asarray([first]))[0]
-    pot = float((closest * w).sum())
+    pot = float((closest * w64).sum())
     for _ in range(1, k):
         rand_vals = rs.uniform(size=n_local_trials) * pot
         cum = np.cumsum(closest.astype(np.float64) * w64)
@@ -152,18 +152,14 @@ def lloyd_sparse(
 ) -> tuple[Any, float, Any, int]:
     """One Lloyd run on a CSR matrix: (labels, inertia, centers, n_iter)."""
     import numpy as np
-    import scipy.sparse as sp
 
-    n, k = X.shape[0], centers.shape[0]
-    cols = np.arange(n)
+    k = centers.shape[0]
     labels_old = None
     strict = False
     i = 0
     for i in range(max_iter):
         labels, dist = assign(X, xnorms, centers)
-        onehot = sp.csr_matrix((w, (labels, cols)), shape=(k, n))
-        sums = np.asarray((onehot @ X).todense(), dtype=centers.dtype)
-        totals = np.bincount(labels, weights=w, minlength=k).astype(centers.dtype)
+        sums, totals = segment_sums(X, labels, w, k)
         _relocate(X, w, labels, dist, sums, totals)
         nonempty = totals > 0
         safe = np.where(nonempty, totals, 1)[:, None]
@@ -197,6 +193,38 @@ def _weights(sample_weight: Any, n: int, dtype: Any) -> Any:
     return w
 
 
+def init_centers(
+    est: Any, X: Any, xnorms: Any, w: Any, rs: Any, edge: Any, given: Any = None
+) -> Any:
+    """Draw initial centres (dense numpy) of a CSR ``X`` as the dense path does."""
+    import numpy as np
+
+    n, k = X.shape[0], est.n_clusters
+    if given is not None:
+        return np.asarray(given)
+    if isinstance(est.init, str) and est.init == "k-means++":
+        return X[kmeans_plusplus_sparse(X, k, xnorms, w, rs)].toarray()
+    if isinstance(est.init, str):  # random
+        w64 = w.astype(np.float64)
+        seeds = rs.choice(n, size=k, replace=False, p=w64 / w64.sum())
+        return X[seeds].toarray()
+    c = est.init(X, k, random_state=rs)
+    c = c.toarray() if is_scipy_sparse(c) else c
+    return np.asarray(est._checked_centers(edge.follow(c, "init"), X, edge))
+
+
+def segment_sums(X: Any, labels: Any, w: Any, k: int) -> tuple[Any, Any]:
+    """Weighted sums (dense k × d) of the CSR rows per label, and the weights."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    n = X.shape[0]
+    onehot = sp.csr_matrix((w, (labels, np.arange(n))), shape=(k, n))
+    sums = np.asarray((onehot @ X).todense(), dtype=X.dtype)
+    totals = np.bincount(labels, weights=w, minlength=k).astype(X.dtype)
+    return sums, totals
+
+
 def fit_sparse(est: Any, X: Any, sample_weight: Any) -> Any:
     """``KMeans.fit`` for a scipy sparse ``X``; fitted attributes are numpy."""
     import numpy as np
@@ -223,18 +251,7 @@ def fit_sparse(est: Any, X: Any, sample_weight: Any) -> Any:
     tol = tolerance(X, est.tol)
     best = None
     for _ in range(n_init):
-        if given is not None:
-            init = given
-        elif isinstance(est.init, str) and est.init == "k-means++":
-            init = np.asarray(X[kmeans_plusplus_sparse(X, k, xnorms, w, rs)].todense())
-        elif isinstance(est.init, str):  # random
-            w64 = w.astype(np.float64)
-            seeds = rs.choice(n, size=k, replace=False, p=w64 / w64.sum())
-            init = np.asarray(X[seeds].todense())
-        else:
-            c = est.init(X, k, random_state=rs)
-            c = c.toarray() if is_scipy_sparse(c) else c
-            init = np.asarray(est._checked_centers(edge.follow(c, "init"), X, edge))
+        init = init_centers(est, X, xnorms, w, rs, edge, given)
         if est.verbose:
             print("Initialization complete")
         result = lloyd_sparse(

@@ -16,9 +16,11 @@ from sklearn.base import BaseEstimator
 from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
 from xplearn._namespace import device_of, is_lazy
+from xplearn._scaling import scale_back, times_pow2
+from xplearn._sparse import check_sparse, is_scipy_sparse
 from xplearn._traced import check_not_traced, is_jax_tracer, traced_method
 from xplearn._validation import check_fit_input, check_n_features, check_query
-from xplearn.metrics import check_metric, prepare_pair
+from xplearn.metrics import EUCLIDEAN, check_metric, prepare_pair
 from xplearn.metrics._general import GeneralMetric, general_metric
 
 from . import _dask
@@ -31,6 +33,14 @@ from ._precomputed import (
     is_sparse,
 )
 from ._search import search, search_lazy
+from ._sparse import (
+    callable_search,
+    check_sparse_metric,
+    euclidean_csr,
+    host_edge,
+    sparse_search,
+)
+from ._sparse import scale_exponent as sparse_scale_exponent
 
 
 def check_n_neighbors(n_neighbors: Any, n_samples_fit: int) -> int:
@@ -251,7 +261,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
         tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         # A precomputed X is samples × samples: cross-validation must cut its
         # columns too (scikit-learn's _safe_split reads this tag).
         tags.input_tags.pairwise = self.metric == "precomputed"
@@ -329,6 +339,10 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         if precomputed and is_sparse(X):
             # A sparse graph (a neighbours transformer's) stays scipy CSR.
             edge, Xc = fit_graph(self, X)
+        elif is_scipy_sparse(fitted_data(X)):
+            # CSR/CSC data is kept as CSR on the host; queries search it a
+            # tile at a time (``_sparse``).
+            edge, Xc = self._sparse_fit_input(fitted_data(X), name)
         elif _dask.is_dask(X) and general is None:
             # The fit data stays in its blocks (issue 14); the general metrics
             # search on the host.
@@ -356,15 +370,82 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             raise ValueError(msg)
         return edge, Xc
 
+    def _sparse_fit_input(self, X: Any, name: str) -> tuple[Edge, Any]:
+        """Check scipy sparse fit data: (a host Edge, X as CSR)."""
+        import warnings
+
+        from sklearn.utils.validation import validate_data
+
+        if self.algorithm in _TREES:
+            warnings.warn(
+                "cannot use tree with sparse input: using brute force",
+                UserWarning,
+                stacklevel=4,
+            )
+        check_sparse_metric(self.metric, name, self._general_metric)
+        Xc = check_sparse(X)
+        validate_data(self, Xc, skip_check_array=True, reset=True)
+        return host_edge(Xc.dtype), Xc
+
+    def _precomputed(self) -> bool:
+        general = self._general_metric
+        return general is not None and general.name == "precomputed"
+
+    def _fit_edge(self) -> tuple[Edge, Any]:
+        """Edge of the fitted data and that data (X=None: leave-one-out)."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "_fit_X")
+        if is_scipy_sparse(self._fit_X):
+            return host_edge(self._fit_X.dtype), self._fit_X
+        return Edge.of(self._fit_X)
+
+    def _sparse_query(self, X: Any) -> tuple[Edge, Any]:
+        """Check a query where the query or the fit data is scipy sparse.
+
+        A sparse query stays CSR (in the fit data's dtype where that is
+        sparse); against dense fit data it is densified a tile at a time in
+        that data's namespace.  A dense query against sparse fit data is
+        moved to the host, where the fit data is.
+        """
+        import numpy as np
+        from sklearn.utils.validation import validate_data
+
+        F = self._fit_X
+        general = self._general_metric
+        if not is_scipy_sparse(X):
+            host = np.zeros((1, 1), dtype=F.dtype)
+            edge, Xc = check_query(self, X, host, ensure_finite=_finite_only(general))
+            if self._precomputed():
+                check_precomputed(Xc, edge.xp)
+            return edge, Xc
+        if not is_scipy_sparse(F) and self.algorithm in _TREES:
+            msg = (
+                f"algorithm='{self.algorithm}' does not take sparse queries (as "
+                "scikit-learn's trees do not): use algorithm='brute' or 'auto', "
+                "or pass dense data (X.toarray())."
+            )
+            raise ValueError(msg)
+        check_sparse_metric(self.metric, self.effective_metric_, general)
+        Xc = check_sparse(X, dtype=F.dtype if is_scipy_sparse(F) else None)
+        validate_data(self, Xc, skip_check_array=True, reset=False)
+        edge = host_edge(Xc.dtype)
+        if not is_scipy_sparse(F):
+            fit_edge = Edge.of(F)[0]
+            edge = edge.computing_in(np.zeros((0, 0)), fit_edge.xp, fit_edge.device)[0]
+        return edge, Xc
+
     def _query(self, X: Any) -> tuple[Edge, Any]:
         """Edge answering in X's framework, computing where the fit data is."""
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "_fit_X")
         general = self._general_metric
-        if is_sparse(self._fit_X):
+        if is_sparse(self._fit_X) and self._precomputed():
             # Fitted on a sparse graph, queried by a dense distance matrix.
             return dense_query_of_graph(self, X)
+        if is_scipy_sparse(X) or is_scipy_sparse(self._fit_X):
+            return self._sparse_query(X)
         edge, Xc = check_query(
             self, X, self._fit_X, ensure_finite=_finite_only(general)
         )
@@ -375,9 +456,35 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
     def _find(self, Xc: Any, k: int, xp: Any) -> tuple[Any, Any]:
         """Return the ``k`` nearest fitted rows of each row of ``Xc``: (dist, ind)."""
         general = self._general_metric
+        name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
+        if is_scipy_sparse(Xc) or (
+            is_scipy_sparse(self._fit_X) and not self._precomputed()
+        ):
+            if general is not None and general.name == "callable":
+                return callable_search(Xc, self._fit_X, k, general, xp)
+            # Data out of the safe range is searched at one power-of-two
+            # scale for all tiles (the dense search's, see ``_scaling``).
+            e = 0 if general else sparse_scale_exponent(Xc, self._fit_X, name, p, xp)
+            if not e and name in EUCLIDEAN and is_scipy_sparse(self._fit_X):
+                return euclidean_csr(
+                    Xc, self._fit_X, k, squared=name == "sqeuclidean", xp=xp
+                )
+            # Tiles are merged on squared Euclidean distances, the order the
+            # dense search ranks by (two squares an ulp apart can share a root).
+            sq = "sqeuclidean" if name == "euclidean" else name
+
+            def find(Q: Any, Y: Any, kk: int) -> tuple[Any, Any]:
+                if general is not None:
+                    return general_search(Q, Y, kk, general, xp)
+                if e:
+                    Q, Y = times_pow2(Q, -e, xp), times_pow2(Y, -e, xp)
+                return search(Q, Y, kk, sq, p, xp)
+
+            dist, ind = sparse_search(Xc, self._fit_X, k, find, xp)
+            dist = xp.sqrt(dist) if sq != name else dist
+            return scale_back(dist, e, name, xp), ind
         if general is not None:
             return general_search(Xc, self._fit_X, k, general, xp)
-        name, p = self.effective_metric_, self.effective_metric_params_.get("p", 2.0)
         return search(Xc, self._fit_X, k, name, p, xp)
 
     def radius_neighbors(
@@ -543,10 +650,7 @@ class _KNeighborsBase(_NeighborsBase):
             found = graph_kneighbors(G, k, g_edge, exclude_self=X is None)
             return g_edge.to_caller(found if return_distance else found[1])
         if X is None:
-            from sklearn.utils.validation import check_is_fitted
-
-            check_is_fitted(self, "_fit_X")
-            edge, Xc = Edge.of(self._fit_X)
+            edge, Xc = self._fit_edge()
             k = check_n_neighbors(k_in, self.n_samples_fit_ - 1)
             result = self._search(Xc, k, edge.xp, exclude_self=True)
         else:
@@ -569,10 +673,7 @@ class _KNeighborsBase(_NeighborsBase):
             dist, ind = graph_kneighbors(G, k, g_edge, exclude_self=X is None)
             return g_edge, None, dist, ind
         if X is None:
-            from sklearn.utils.validation import check_is_fitted
-
-            check_is_fitted(self, "_fit_X")
-            edge, Xc = Edge.of(self._fit_X)
+            edge, Xc = self._fit_edge()
             k = check_n_neighbors(self.n_neighbors, self.n_samples_fit_ - 1)
             dist, ind = self._search(Xc, k, edge.xp, exclude_self=True)
         else:

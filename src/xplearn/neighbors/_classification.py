@@ -44,7 +44,15 @@ class KNeighborsClassifier(
     p : float, default=2
         Minkowski power.
     metric : str, default="minkowski"
-        Any metric of :func:`xplearn.metrics.pairwise_distances`.
+        Any metric of :func:`xplearn.metrics.pairwise_distances`.  With
+        scipy sparse data (CSR/CSC fit data and/or queries): euclidean/l2,
+        sqeuclidean, cosine, manhattan/cityblock/l1, minkowski with p = 1
+        or 2, a callable (handed sparse rows, as scikit-learn does) or
+        "precomputed" (a sparse neighbours graph: only its stored entries
+        are neighbours); other metrics raise ``ValueError``.  Sparse data is
+        searched a tile at a time, each tile densified for the dense
+        kernels, so the neighbours and distances are those of
+        ``X.toarray()`` (ties to the lower index) without densifying ``X``.
     metric_params : dict, optional
         May hold ``p``.
     n_jobs : int, optional
@@ -80,8 +88,9 @@ class KNeighborsClassifier(
 
         Parameters
         ----------
-        X : array of shape (n_samples, n_features)
-            Any supported framework.
+        X : array or sparse matrix of shape (n_samples, n_features)
+            Any supported framework, or a scipy sparse matrix or array
+            (CSR/CSC, kept as CSR on the host; see the class notes).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Labels of any type: numbers in any framework, strings, booleans.
 
@@ -141,9 +150,9 @@ class KNeighborsClassifier(
 
         Parameters
         ----------
-        X : array of shape (n_queries, n_features) or None
-            Any supported framework.  None: leave-one-out predictions of the
-            training points (each without itself), as scikit-learn.
+        X : array or sparse matrix of shape (n_queries, n_features) or None
+            Any supported framework or scipy sparse.  None: leave-one-out predictions of
+            the training points (each without itself), as scikit-learn.
 
         Returns
         -------
@@ -180,8 +189,9 @@ class KNeighborsClassifier(
 
         Parameters
         ----------
-        X : array of shape (n_queries, n_features) or None
-            Any supported framework; None: leave-one-out on the training set.
+        X : array or sparse matrix of shape (n_queries, n_features) or None
+            Any supported framework or scipy sparse; None: leave-one-out on the training
+            set.
 
         Returns
         -------
@@ -201,8 +211,9 @@ class KNeighborsClassifier(
 
         Parameters
         ----------
-        X : array of shape (n_queries, n_features) or None
-            Any supported framework; None: leave-one-out on the training set.
+        X : array or sparse matrix of shape (n_queries, n_features) or None
+            Any supported framework or scipy sparse; None: leave-one-out on the training
+            set.
         y : array-like of shape (n_queries,) or (n_queries, n_outputs)
             True labels.
         sample_weight : array-like of shape (n_queries,), optional

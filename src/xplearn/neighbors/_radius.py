@@ -15,6 +15,7 @@ from xplearn._convert import to_numpy
 from xplearn._dispatch import Edge
 from xplearn._namespace import device_of
 from xplearn._scaling import scale_back, times_pow2
+from xplearn._sparse import is_scipy_sparse
 from xplearn.metrics import pairwise_scaled
 from xplearn.metrics._general import GeneralMetric, general_pairwise
 
@@ -69,6 +70,13 @@ def radius_rows(
             G, r, exclude_self=X is None, sort_results=sort_results
         )
         return g_edge, g_edge.device, dists, inds
+    if is_scipy_sparse(X) or is_scipy_sparse(est._fit_X):
+        # TODO(#12): tiles of the sparse side densified, as kneighbors does.
+        msg = (
+            "radius_neighbors on scipy sparse data is not implemented yet "
+            "(kneighbors takes it): pass dense data (X.toarray())."
+        )
+        raise ValueError(msg)
     if _dask.is_dask(est._fit_X):
         # dask cannot hold ragged results: the fit data is gathered to the
         # host (TODO(#14): per-block ragged results).

@@ -34,7 +34,15 @@ class NearestNeighbors(
     leaf_size : int, default=30
         Checked as scikit-learn does (>= 1), otherwise unused: no tree is built.
     metric : str, default="minkowski"
-        Any metric of :func:`xplearn.metrics.pairwise_distances`.
+        Any metric of :func:`xplearn.metrics.pairwise_distances`.  With
+        scipy sparse data (CSR/CSC fit data and/or queries): euclidean/l2,
+        sqeuclidean, cosine, manhattan/cityblock/l1, minkowski with p = 1
+        or 2, a callable (handed sparse rows, as scikit-learn does) or
+        "precomputed" (a sparse neighbours graph: only its stored entries
+        are neighbours); other metrics raise ``ValueError``.  Sparse data is
+        searched a tile at a time, each tile densified for the dense
+        kernels, so the neighbours and distances are those of
+        ``X.toarray()`` (ties to the lower index) without densifying ``X``.
     p : float, default=2
         Minkowski power.
     metric_params : dict, optional
@@ -63,8 +71,9 @@ class NearestNeighbors(
 
         Parameters
         ----------
-        X : array of shape (n_samples, n_features)
-            Any supported framework.
+        X : array or sparse matrix of shape (n_samples, n_features)
+            Any supported framework, or a scipy sparse matrix or array
+            (CSR/CSC, kept as CSR on the host; see the class notes).
         y : ignored
 
         Returns

@@ -1,0 +1,417 @@
+"""scipy sparse input (CSR/CSC) to the estimators and functions that take it.
+
+The oracle is scikit-learn on the same sparse input and xplearn's own dense
+path on ``X.toarray()``: the sparse paths must give the same labels and
+neighbours (ties to the lower index) and leave the input untouched.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sklearn.cluster as skc
+from sklearn.datasets import make_blobs
+
+from xplearn.cluster import KMeans, MiniBatchKMeans, kmeans_plusplus
+
+sp = pytest.importorskip("scipy.sparse")
+
+FORMATS = {"csr": sp.csr_matrix, "csc": sp.csc_array}
+
+
+def _sparse_blobs(n: int = 300, d: int = 12, seed: int = 0) -> np.ndarray:
+    X, _ = make_blobs(n, centers=4, n_features=d, random_state=seed)
+    X[X < 0] = 0.0  # about half the entries zero
+    return X
+
+
+def _snapshot(Xs):
+    return Xs.data.copy(), Xs.indices.copy(), Xs.indptr.copy()
+
+
+def _assert_unchanged(Xs, snap) -> None:
+    for a, b in zip((Xs.data, Xs.indices, Xs.indptr), snap, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+# -- MiniBatchKMeans ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("init", ["k-means++", "random", "array"])
+def test_minibatch_sparse_matches_dense_and_sklearn(fmt, dtype, init) -> None:
+    X = _sparse_blobs().astype(dtype)
+    Xs = FORMATS[fmt](X)
+    snap = _snapshot(Xs)
+    start = X[:4].copy() if init == "array" else init
+    kw = {"init": start, "batch_size": 50, "random_state": 0, "n_init": 1}
+    ours = MiniBatchKMeans(4, **kw).fit(Xs)
+    dense = MiniBatchKMeans(4, **kw).fit(X)
+    ref = skc.MiniBatchKMeans(4, **kw).fit(Xs)
+    _assert_unchanged(Xs, snap)
+    assert isinstance(ours.cluster_centers_, np.ndarray)
+    assert ours.cluster_centers_.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_array_equal(ours.labels_, dense.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, dense.cluster_centers_, atol=tol)
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, atol=tol)
+    assert ours.n_steps_ == ref.n_steps_
+    assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-5)
+    np.testing.assert_array_equal(ours.predict(Xs), ref.predict(Xs))
+    np.testing.assert_allclose(ours.transform(Xs), ref.transform(Xs), atol=tol * 10)
+    assert ours.score(Xs) == pytest.approx(ref.score(Xs), rel=1e-5)
+
+
+def test_minibatch_sparse_sample_weight_and_partial_fit() -> None:
+    X = _sparse_blobs()
+    Xs = sp.csr_matrix(X)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, X.shape[0])
+    kw = {"batch_size": 50, "random_state": 0}
+    ours = MiniBatchKMeans(4, **kw).fit(Xs, sample_weight=w)
+    ref = skc.MiniBatchKMeans(4, **kw).fit(Xs, sample_weight=w)
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, atol=1e-12)
+    assert ours.score(Xs, sample_weight=w) == pytest.approx(
+        ref.score(Xs, sample_weight=w)
+    )
+    ours = MiniBatchKMeans(4, random_state=0)
+    ref = skc.MiniBatchKMeans(4, random_state=0)
+    for i in range(3):
+        part = sp.csr_matrix(X[100 * i : 100 * (i + 1)])
+        ours.partial_fit(part, sample_weight=w[100 * i : 100 * (i + 1)])
+        ref.partial_fit(part, sample_weight=w[100 * i : 100 * (i + 1)])
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, atol=1e-12)
+    assert ours.n_steps_ == ref.n_steps_ == 3
+    with pytest.raises(ValueError, match="expecting 12 features"):
+        ours.partial_fit(sp.csr_matrix(X[:, :5]))
+
+
+def test_minibatch_sparse_integer_input() -> None:
+    X = np.round(_sparse_blobs()).astype(np.int64)
+    ours = MiniBatchKMeans(4, batch_size=50, random_state=0).fit(sp.csr_matrix(X))
+    dense = MiniBatchKMeans(4, batch_size=50, random_state=0).fit(X.astype(float))
+    assert ours.cluster_centers_.dtype == np.float64
+    np.testing.assert_array_equal(ours.labels_, dense.labels_)
+
+
+# -- kmeans_plusplus and the sparse assignment -------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kmeans_plusplus_sparse(fmt, dtype) -> None:
+    X = _sparse_blobs().astype(dtype)
+    Xs = FORMATS[fmt](X)
+    snap = _snapshot(Xs)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, X.shape[0])
+    centers, idx = kmeans_plusplus(Xs, 5, sample_weight=w, random_state=3)
+    _, dense_idx = kmeans_plusplus(X, 5, sample_weight=w, random_state=3)
+    _, ref_idx = skc.kmeans_plusplus(Xs, 5, sample_weight=w, random_state=3)
+    _assert_unchanged(Xs, snap)
+    assert isinstance(centers, np.ndarray)
+    assert centers.dtype == dtype
+    np.testing.assert_array_equal(idx, dense_idx)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(centers, X[idx])
+    with pytest.raises(ValueError, match="length of x_squared_norms"):
+        kmeans_plusplus(Xs, 3, x_squared_norms=np.ones(5))
+    with pytest.raises(ValueError, match="n_samples=300 should be >= n_clusters"):
+        kmeans_plusplus(Xs, 301)
+
+
+def test_sparse_predict_ties_go_to_the_lower_centre() -> None:
+    # Far from the origin the expansion ‖x‖² − 2x·c + ‖c‖² rounds the two
+    # equal distances differently; the exact re-check breaks the tie by index.
+    base = 3.0e4
+    C = np.array([[base, base + 1.0], [base, base - 1.0], [base + 5.0, base]])
+    X = np.array([[base, base], [base + 5.0, base + 0.5]])
+    km = KMeans(3, init=C, n_init=1, max_iter=1).fit(np.vstack([C, X]))
+    km.cluster_centers_ = C
+    labels = km.predict(sp.csr_matrix(X))
+    np.testing.assert_array_equal(labels, km.predict(X))
+    assert labels[0] == 0
+
+
+# -- neighbours --------------------------------------------------------------
+
+METRICS = ["euclidean", "l2", "minkowski", "sqeuclidean", "cosine", "manhattan"]
+METRICS += ["cityblock", "l1"]
+
+
+def _grid_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse data on a coarse grid: many exactly equal distances (ties)."""
+    rng = np.random.default_rng(seed)
+    X, Q = rng.random((120, 16)), rng.random((40, 16))
+    X[X < 0.7], Q[Q < 0.7] = 0.0, 0.0
+    return np.round(X, 1), np.round(Q, 1)
+
+
+def _nn(metric, k=6, **kw):
+    from xplearn.neighbors import NearestNeighbors
+
+    return NearestNeighbors(n_neighbors=k, metric=metric, **kw)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize(
+    ("fit_fmt", "query_fmt"),
+    [("csr", "csr"), ("csc", "dense"), ("dense", "csr"), ("csr", "csc")],
+)
+def test_kneighbors_sparse_equals_dense(metric, fit_fmt, query_fmt) -> None:
+    X, Q = _grid_data()
+
+    def as_fmt(A, fmt):
+        return A if fmt == "dense" else FORMATS[fmt](A)
+
+    Xs, Qs = as_fmt(X, fit_fmt), as_fmt(Q, query_fmt)
+    snaps = [_snapshot(A) for A in (Xs, Qs) if sp.issparse(A)]
+    dist, ind = _nn(metric).fit(Xs).kneighbors(Qs)
+    ref_dist, ref_ind = _nn(metric).fit(X).kneighbors(Q)
+    for A, snap in zip([A for A in (Xs, Qs) if sp.issparse(A)], snaps, strict=True):
+        _assert_unchanged(A, snap)
+    assert isinstance(dist, np.ndarray)
+    assert isinstance(ind, np.ndarray)
+    assert dist.dtype == np.float64
+    assert ind.dtype == np.int64
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_array_equal(dist, ref_dist)
+    # Leave-one-out on the fitted data (X=None): each point without itself.
+    loo_dist, loo_ind = _nn(metric).fit(Xs).kneighbors()
+    ref_loo_dist, ref_loo_ind = _nn(metric).fit(X).kneighbors()
+    np.testing.assert_array_equal(loo_ind, ref_loo_ind)
+    np.testing.assert_array_equal(loo_dist, ref_loo_dist)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "manhattan"])
+def test_kneighbors_sparse_matches_sklearn(metric) -> None:
+    import sklearn.neighbors as skn
+
+    rng = np.random.default_rng(3)
+    X, Q = rng.random((150, 20)), rng.random((30, 20))
+    X[X < 0.6], Q[Q < 0.6] = 0.0, 0.0
+    dist, ind = _nn(metric).fit(sp.csr_matrix(X)).kneighbors(sp.csr_matrix(Q))
+    ref = skn.NearestNeighbors(n_neighbors=6, metric=metric, algorithm="brute")
+    ref_dist, ref_ind = ref.fit(X).kneighbors(Q)
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-12, atol=1e-12)
+
+
+def test_kneighbors_sparse_tiles_and_ties() -> None:
+    import xplearn
+
+    # Equidistant points: the lower index first, across tile boundaries too.
+    X = sp.csr_matrix(np.array([[1.0, 0], [0, 1.0], [-1.0, 0], [0, -1.0]] * 3))
+    q = sp.csr_matrix(np.zeros((1, 2)))
+    with xplearn.config_context(working_memory=1e-5):  # tiles of one row
+        dist, ind = _nn("euclidean", k=5).fit(X).kneighbors(q)
+    np.testing.assert_array_equal(ind, [[0, 1, 2, 3, 4]])
+    np.testing.assert_array_equal(dist, np.ones((1, 5)))
+    Xd, Qd = _grid_data(1)
+    ref = _nn("manhattan").fit(Xd).kneighbors(Qd)
+    with xplearn.config_context(working_memory=0.01):
+        got = _nn("manhattan").fit(sp.csr_matrix(Xd)).kneighbors(sp.csr_matrix(Qd))
+    for a, b in zip(got, ref, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sparse_float32_and_integer_data() -> None:
+    X, Q = _grid_data()
+    nn = _nn("euclidean").fit(sp.csr_matrix(X.astype(np.float32)))
+    dist, ind = nn.kneighbors(sp.csr_matrix(Q))
+    ref_dist, ref_ind = _nn("euclidean").fit(X.astype(np.float32)).kneighbors(Q)
+    assert dist.dtype == np.float32
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_array_equal(dist, ref_dist)
+    Xi = sp.csr_matrix((X * 10).astype(np.int64))
+    dist, ind = _nn("manhattan").fit(Xi).kneighbors(Xi[:5])
+    assert dist.dtype == np.float64
+    np.testing.assert_array_equal(ind[:, 0], np.arange(5))
+
+
+def test_sparse_classifier_regressor_and_graph() -> None:
+    import sklearn.neighbors as skn
+
+    from xplearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+    X, Q = _grid_data(2)
+    y = (X.sum(axis=1) > np.median(X.sum(axis=1))).astype(int)
+    for weights in ("uniform", "distance"):
+        clf = KNeighborsClassifier(5, weights=weights).fit(sp.csr_matrix(X), y)
+        ref = KNeighborsClassifier(5, weights=weights).fit(X, y)
+        np.testing.assert_array_equal(clf.predict(sp.csr_matrix(Q)), ref.predict(Q))
+        np.testing.assert_array_equal(clf.predict_proba(Q), ref.predict_proba(Q))
+        reg = KNeighborsRegressor(5, weights=weights).fit(sp.csc_matrix(X), X[:, 0])
+        sk = skn.KNeighborsRegressor(5, weights=weights).fit(X, X[:, 0])
+        np.testing.assert_allclose(reg.predict(sp.csr_matrix(Q)), sk.predict(Q))
+    nn = _nn("cosine").fit(sp.csr_matrix(X))
+    graph = nn.kneighbors_graph(sp.csr_matrix(Q), mode="distance")
+    ref_graph = _nn("cosine").fit(X).kneighbors_graph(Q, mode="distance")
+    assert sp.issparse(graph)
+    np.testing.assert_array_equal(graph.toarray(), ref_graph.toarray())
+
+
+def test_sparse_queries_against_torch_fit_data() -> None:
+    torch = pytest.importorskip("torch")
+    X, Q = _grid_data()
+    nn = _nn("euclidean").fit(torch.asarray(X))
+    dist, ind = nn.kneighbors(sp.csr_matrix(Q))
+    ref_dist, ref_ind = nn.kneighbors(torch.asarray(Q))
+    assert isinstance(dist, np.ndarray)  # the query's framework: scipy → numpy
+    np.testing.assert_array_equal(ind, ref_ind.numpy())
+    np.testing.assert_array_equal(dist, ref_dist.numpy())
+    nn = _nn("manhattan").fit(sp.csr_matrix(X))
+    dist, ind = nn.kneighbors(torch.asarray(Q))
+    assert isinstance(dist, torch.Tensor)
+    np.testing.assert_array_equal(ind.numpy(), _nn("manhattan").fit(X).kneighbors(Q)[1])
+
+
+@pytest.mark.parametrize("sort_results", [False, True])
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan", "cosine"])
+def test_radius_neighbors_sparse_equals_dense(metric, sort_results) -> None:
+    import xplearn
+
+    X, Q = _grid_data()
+    r = {"euclidean": 1.2, "manhattan": 2.5, "cosine": 0.6}[metric]
+    for query, ref_query in ((sp.csr_matrix(Q), Q), (None, None)):
+        ref = (
+            _nn(metric).fit(X).radius_neighbors(ref_query, r, sort_results=sort_results)
+        )
+        with xplearn.config_context(working_memory=0.01):
+            got = _nn(metric).fit(sp.csr_matrix(X))
+            got = got.radius_neighbors(query, r, sort_results=sort_results)
+        for a, b in zip(got[1], ref[1], strict=True):
+            np.testing.assert_array_equal(a, b)
+        # Unsorted distances are the expansion's (exact near the radius), and
+        # its rounding depends on the tile: equal to an ulp; sorted, exact.
+        for a, b in zip(got[0], ref[0], strict=True):
+            if sort_results:
+                np.testing.assert_array_equal(a, b)
+            else:
+                np.testing.assert_allclose(a, b, rtol=1e-14)
+
+
+def test_sparse_metric_errors() -> None:
+    from xplearn.neighbors import KNeighborsClassifier
+
+    X, _ = _grid_data()
+    Xs = sp.csr_matrix(X)
+    for metric in ("chebyshev", "haversine", "jaccard"):
+        with pytest.raises(ValueError, match=f"Metric '{metric}' not valid for sparse"):
+            _nn(metric).fit(Xs)
+    with pytest.raises(ValueError, match="Metric 'minkowski' not valid for sparse"):
+        _nn("minkowski", p=3).fit(Xs)
+    with pytest.raises(ValueError, match=r"X\.toarray\(\)"):
+        _nn("chebyshev").fit(X).kneighbors(Xs)
+    clf = KNeighborsClassifier(1, algorithm="kd_tree").fit(X, np.arange(len(X)))
+    with pytest.raises(ValueError, match="does not take sparse queries"):
+        clf.predict(Xs)
+    with pytest.warns(UserWarning, match="cannot use tree with sparse input"):
+        KNeighborsClassifier(1, algorithm="ball_tree").fit(Xs, np.arange(len(X)))
+    bad = Xs.copy()
+    bad.data[0] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        _nn("euclidean").fit(bad)
+    with pytest.raises(ValueError, match="expecting 16 features"):
+        _nn("euclidean").fit(Xs).kneighbors(Xs[:, :3])
+
+
+def _continuous_data() -> tuple[np.ndarray, np.ndarray]:
+    """Sparse data without ties (sums in another order may not tie-break alike)."""
+    rng = np.random.default_rng(5)
+    X, Q = rng.random((120, 16)), rng.random((40, 16))
+    X[X < 0.7], Q[Q < 0.7] = 0.0, 0.0
+    return X, Q
+
+
+def test_sparse_callable_metric_gets_sparse_rows() -> None:
+    X, Q = _continuous_data()
+
+    def l1(x, y):
+        assert sp.issparse(x)
+        assert sp.issparse(y)
+        return float(abs(x - y).sum())
+
+    dist, ind = _nn(l1, k=3).fit(sp.csr_matrix(X[:30])).kneighbors(sp.csr_matrix(Q))
+    ref_dist, ref_ind = _nn("manhattan", k=3).fit(X[:30]).kneighbors(Q)
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_allclose(dist, ref_dist)
+
+
+def test_precomputed_sparse_graph() -> None:
+    import sklearn.neighbors as skn
+
+    X, _ = _continuous_data()
+    graph = skn.NearestNeighbors(n_neighbors=8).fit(X).kneighbors_graph(mode="distance")
+    snap = _snapshot(graph)
+    ours = _nn("precomputed", k=4).fit(graph)
+    ref = skn.NearestNeighbors(n_neighbors=4, metric="precomputed").fit(graph)
+    for a, b in zip(ours.kneighbors(graph), ref.kneighbors(graph), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(ours.kneighbors(), ref.kneighbors(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    got = ours.radius_neighbors(graph, 1.0, sort_results=True)
+    want = ref.radius_neighbors(graph, 1.0, sort_results=True)
+    for a_rows, b_rows in zip(got, want, strict=True):
+        for a, b in zip(a_rows, b_rows, strict=True):
+            np.testing.assert_array_equal(a, b)
+    _assert_unchanged(graph, snap)
+    # A dense distance matrix queries a sparse fitted graph as dense data.
+    dense = graph.toarray()
+    dense_fit = _nn("precomputed", k=4).fit(dense)
+    for a, b in zip(ours.kneighbors(dense), dense_fit.kneighbors(dense), strict=True):
+        np.testing.assert_array_equal(a, b)
+    got = ours.radius_neighbors(dense, 1.0, sort_results=True)
+    want = dense_fit.radius_neighbors(dense, 1.0, sort_results=True)
+    for a_rows, b_rows in zip(got, want, strict=True):
+        for a, b in zip(a_rows, b_rows, strict=True):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="9 neighbors per samples are required"):
+        ours.kneighbors(graph, n_neighbors=9)
+    with pytest.raises(TypeError, match="'dok' format is not supported"):
+        ours.kneighbors(graph.todok())
+    negative = graph.copy()
+    negative.data[0] = -1.0
+    with pytest.raises(ValueError, match="Negative values"):
+        _nn("precomputed").fit(negative)
+
+
+def test_precomputed_sparse_graph_ties_to_the_lower_index() -> None:
+    # Row 0 stores its equal distances in the order 3, 1, 2: the two kept
+    # come back 1, 2; the caller's matrix keeps its order.
+    graph = sp.csr_matrix(
+        (
+            [0.0, 0.5, 0.5, 0.5, 0.0, 1.0, 1.0, 0.0, 2.0, 2.0, 0.0, 3.0, 3.0],
+            [0, 3, 1, 2, 1, 0, 2, 2, 0, 1, 3, 0, 1],
+            [0, 4, 7, 10, 13],
+        ),
+        shape=(4, 4),
+    )
+    stored = graph.indices.copy()
+    dist, ind = _nn("precomputed", k=3).fit(graph).kneighbors(graph)
+    np.testing.assert_array_equal(ind[0], [0, 1, 2])
+    np.testing.assert_array_equal(dist[0], [0.0, 0.5, 0.5])
+    np.testing.assert_array_equal(graph.indices, stored)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sparse_euclidean_products_are_exact(dtype) -> None:
+    import xplearn
+
+    # Far from the origin the sparse products' rounding dwarfs the gaps
+    # between neighbours; the re-ranking by differences keeps the answers
+    # of the dense path.  Data whose squares leave the dtype's range takes
+    # the tiled dense search, which scales it.
+    X, Q = _grid_data(4)
+    huge = 1e200 if dtype == np.float64 else 1e30
+    for offset, scale in ((0.0, 1.0), (3.0e3, 1.0), (0.0, huge)):
+        Xo = ((X + offset * (X > 0)) * scale).astype(dtype)
+        Qo = ((Q + offset * (Q > 0)) * scale).astype(dtype)
+        ref = _nn("euclidean").fit(Xo).kneighbors(Qo)
+        with xplearn.config_context(working_memory=0.05):
+            got = _nn("euclidean").fit(sp.csr_matrix(Xo)).kneighbors(Qo)
+            loo = _nn("sqeuclidean").fit(sp.csr_matrix(Xo)).kneighbors()
+        ref_loo = _nn("sqeuclidean").fit(Xo).kneighbors()
+        for a, b in zip((*got, *loo), (*ref, *ref_loo), strict=True):
+            np.testing.assert_array_equal(a, b)
