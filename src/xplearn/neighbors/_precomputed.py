@@ -84,10 +84,12 @@ def graph_query(est: Any, X: Any) -> tuple[Edge, Any] | None:
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(est, "_fit_X")
+    general = getattr(est, "_general_metric", None)
+    if general is None or general.name != "precomputed":
+        return None  # sparse features (not a graph) are searched by _sparse
     if X is None:
         return (_edge_of(est._fit_X), est._fit_X) if is_sparse(est._fit_X) else None
-    general = getattr(est, "_general_metric", None)
-    if general is not None and general.name == "precomputed" and is_sparse(X):
+    if is_sparse(X):
         return _edge_of(X), check_graph(X, est.n_samples_fit_)
     return None
 
@@ -146,7 +148,16 @@ def check_graph(X: Any, n_cols: int | None = None) -> Any:
         )
         raise ValueError(msg)
     # sorts in place unless asked to copy: never the caller's matrix.
-    return sort_graph_by_row_values(graph, copy=not copied, warn_when_not_sorted=True)
+    graph = sort_graph_by_row_values(graph, copy=not copied, warn_when_not_sorted=True)
+    # Equal distances in a row: the lower index first (xplearn's rule on
+    # every path; scikit-learn keeps the stored order).  scikit-learn hands
+    # an already sorted graph back as it is: never reorder the caller's.
+    if graph is X:
+        graph = graph.copy()
+    rows = np.repeat(np.arange(graph.shape[0]), np.diff(graph.indptr))
+    order = np.lexsort((graph.indices, graph.data, rows))
+    graph.indices, graph.data = graph.indices[order], graph.data[order]
+    return graph
 
 
 def graph_kneighbors(

@@ -70,7 +70,9 @@ def radius_rows(
             G, r, exclude_self=X is None, sort_results=sort_results
         )
         return g_edge, g_edge.device, dists, inds
-    if is_scipy_sparse(X) or is_scipy_sparse(est._fit_X):
+    general = getattr(est, "_general_metric", None)
+    precomputed = general is not None and general.name == "precomputed"
+    if not precomputed and (is_scipy_sparse(X) or is_scipy_sparse(est._fit_X)):
         # TODO(#12): tiles of the sparse side densified, as kneighbors does.
         msg = (
             "radius_neighbors on scipy sparse data is not implemented yet "

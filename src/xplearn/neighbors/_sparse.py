@@ -287,12 +287,14 @@ def euclidean_csr(
         bound = slack * (qq + yy_max)
         thr = (np.maximum(kth, 0.0) + bound) * (1.0 + 3.0 * gamma) + bound
         r, c = np.nonzero(thr[:, None] >= A)
-        exact = np.empty(r.size, dtype=dtype)
+        # Ordered by float64 sums of the data's values, as the dense search
+        # orders (float32 sums swap neighbours a rounding apart).
+        exact = np.empty(r.size, dtype=np.float64)
         for i in range(0, r.size, step):
             j = min(i + step, r.size)
             x_rows = X[a + r[i:j]]
             x_rows = x_rows.toarray() if is_scipy_sparse(x_rows) else x_rows
-            diff = Y[c[i:j]].toarray() - x_rows
+            diff = Y[c[i:j]].toarray().astype(np.float64) - x_rows.astype(np.float64)
             exact[i:j] = (diff * diff).sum(axis=1)
         order = np.lexsort((c, exact, r))
         r, c, exact = r[order], c[order], exact[order]
