@@ -267,18 +267,6 @@ def test_sparse_queries_against_torch_fit_data() -> None:
     np.testing.assert_array_equal(ind.numpy(), _nn("manhattan").fit(X).kneighbors(Q)[1])
 
 
-def test_radius_neighbors_sparse_says_not_yet() -> None:
-    """radius_neighbors moved to ``_radius`` (the radius estimators) and its
-    sparse tiles are not ported yet: a clear error, not a densified copy."""
-    X, Q = _grid_data()
-    nn = _nn("euclidean").fit(sp.csr_matrix(X))
-    with pytest.raises(ValueError, match=r"not implemented yet.*X\.toarray"):
-        nn.radius_neighbors(sp.csr_matrix(Q), 1.0)
-    with pytest.raises(ValueError, match="not implemented yet"):
-        _nn("euclidean").fit(X).radius_neighbors(sp.csr_matrix(Q), 1.0)
-
-
-@pytest.mark.xfail(reason="TODO(#12): radius_neighbors on sparse data", strict=True)
 @pytest.mark.parametrize("sort_results", [False, True])
 @pytest.mark.parametrize("metric", ["euclidean", "manhattan", "cosine"])
 def test_radius_neighbors_sparse_equals_dense(metric, sort_results) -> None:

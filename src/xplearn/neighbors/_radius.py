@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xplearn._convert import to_numpy
+from xplearn._convert import to_namespace, to_numpy
 from xplearn._dispatch import Edge
 from xplearn._namespace import device_of
 from xplearn._scaling import scale_back, times_pow2
@@ -73,12 +73,7 @@ def radius_rows(
     general = getattr(est, "_general_metric", None)
     precomputed = general is not None and general.name == "precomputed"
     if not precomputed and (is_scipy_sparse(X) or is_scipy_sparse(est._fit_X)):
-        # TODO(#12): tiles of the sparse side densified, as kneighbors does.
-        msg = (
-            "radius_neighbors on scipy sparse data is not implemented yet "
-            "(kneighbors takes it): pass dense data (X.toarray())."
-        )
-        raise ValueError(msg)
+        return _sparse_rows(est, X, radius, sort_results)
     if _dask.is_dask(est._fit_X):
         # dask cannot hold ragged results: the fit data is gathered to the
         # host (TODO(#14): per-block ragged results).
@@ -96,17 +91,39 @@ def radius_rows(
     else:
         edge, Xc = est._query(X)
     r = check_radius(est.radius if radius is None else radius, int(Xc.shape[0]))
-    xp = edge.xp
+    dists, inds = _dense_rows(
+        est, Xc, est._fit_X, r, edge.xp, 0, X is None, sort_results
+    )
+    return edge, device_of(Xc), dists, inds
+
+
+def _dense_rows(
+    est: Any,
+    Xc: Any,
+    Y: Any,
+    r: Any,
+    xp: Any,
+    offset: int,
+    exclude_self: bool,
+    sort_results: bool,
+) -> tuple[list[Any], list[Any]]:
+    """Per query of ``Xc``: host (distances, indices) of ``Y``'s rows within ``r``.
+
+    ``offset``: the position of ``Xc``'s first row relative to ``Y``'s among
+    the fitted rows, for ``exclude_self``.
+    """
+    import numpy as np
+
     name = est.effective_metric_
     p = est.effective_metric_params_.get("p", 2.0)
     general = est._general_metric
     if general is not None:
         name = general.name
-        D, e = _general_distances(Xc, est._fit_X, general, xp), 0
+        D, e = _general_distances(Xc, Y, general, xp), 0
     else:
         # Distances of the data at its safe power-of-two scale 2**-e,
         # compared with the radius at that scale: nothing overflows.
-        D, e = pairwise_scaled(Xc, est._fit_X, name, p, xp, same=False)
+        D, e = pairwise_scaled(Xc, Y, name, p, xp, same=False)
     D = to_numpy(D)
     with np.errstate(over="ignore"):
         r_s = np.ldexp(
@@ -119,20 +136,87 @@ def radius_rows(
     inside = np.less_equal(D, np.minimum(r_s, fmax).astype(D.dtype)[:, None])
     host = name == "euclidean" or (sort_results and name == "sqeuclidean")
     X_h = to_numpy(Xc) if host else None
-    Y_h = to_numpy(est._fit_X) if host else None
+    Y_h = to_numpy(Y) if host else None
     if name == "euclidean":
         # The expansion's rounding must not move points across the radius.
         D = _exact_near_radius(X_h, Y_h, D, inside, r_s, e)
-    dists, inds = _split_rows(
+    return _split_rows(
         D,
         inside,
         e,
         name,
-        exclude_self=X is None,
+        exclude_self=exclude_self,
+        offset=offset,
         sort_results=sort_results,
         exact=(X_h, Y_h) if sort_results and X_h is not None else None,
     )
-    return edge, device_of(Xc), dists, inds
+
+
+def _sparse_rows(
+    est: Any, X: Any, radius: Any, sort_results: bool
+) -> tuple[Edge, Any, list[Any], list[Any]]:
+    """:func:`radius_rows` where the queries or the fit data are scipy sparse.
+
+    A tile of the sparse side is densified at a time (sized by the working
+    memory, :func:`xplearn.neighbors._sparse.tile_rows`) and searched as
+    dense data; each query's columns from the fit tiles are joined in index
+    order (sorted by distance, then index, for ``sort_results``).
+    """
+    import numpy as np
+
+    from ._sparse import host_edge, tile_rows
+
+    general = est._general_metric
+    if general is not None and general.name == "callable":
+        msg = (
+            "radius_neighbors with a callable metric on sparse data is not "
+            "implemented: pass dense data (X.toarray())."
+        )
+        raise ValueError(msg)
+    Y = est._fit_X
+    if X is None:
+        edge, Xc = host_edge(Y.dtype), Y
+    else:
+        edge, Xc = est._query(X)
+    xp = edge.xp
+    n, d = int(Xc.shape[0]), int(Xc.shape[1])
+    m = int(Y.shape[0])
+    r = check_radius(est.radius if radius is None else radius, n)
+    dev = device_of(Y) if not is_scipy_sparse(Y) else None
+    q_rows = tile_rows(n, d, 8, xp) if is_scipy_sparse(Xc) else n
+    y_rows = tile_rows(m, d, 8, xp) if is_scipy_sparse(Y) else m
+
+    def dense(Z: Any, dtype: Any) -> Any:
+        if not is_scipy_sparse(Z):
+            return Z
+        D = Z.toarray()
+        if dev is None:
+            return D
+        out = to_namespace(D, xp, device=dev)
+        return xp.astype(out, dtype) if out.dtype != dtype else out
+
+    dtype = Y.dtype
+    dists: list[Any] = []
+    inds: list[Any] = []
+    for a in range(0, n, q_rows):
+        b = min(a + q_rows, n)
+        Q = dense(Xc[a:b], dtype)
+        r_t = r if np.ndim(r) == 0 else r[a:b]
+        parts = []
+        for c in range(0, m, y_rows):
+            Yt = dense(Y[c : min(c + y_rows, m)] if y_rows < m else Y, Q.dtype)
+            pd, pi = _dense_rows(est, Q, Yt, r_t, xp, a - c, X is None, sort_results)
+            parts.append((pd, [i + c for i in pi]))
+        for j in range(b - a):
+            idx = np.concatenate([pi[j] for _, pi in parts])
+            dist = np.concatenate([pd[j] for pd, _ in parts])
+            if sort_results:
+                order = np.lexsort((idx, dist))
+                idx, dist = idx[order], dist[order]
+            dists.append(dist)
+            inds.append(idx.astype(np.int64))
+    out_dev = None if is_scipy_sparse(Xc) and dev is None else device_of(Q)
+    return edge, out_dev, dists, inds
 
 
 def _split_rows(
@@ -142,6 +226,7 @@ def _split_rows(
     name: str,
     *,
     exclude_self: bool,
+    offset: int = 0,
     sort_results: bool,
     exact: tuple[Any, Any] | None,
 ) -> tuple[list[Any], list[Any]]:
@@ -162,7 +247,7 @@ def _split_rows(
     for i in range(D.shape[0]):
         idx = np.flatnonzero(inside[i])
         if exclude_self:
-            idx = idx[idx != i]
+            idx = idx[idx != i + offset]
         d = D[i][idx]
         if exact is not None and len(idx):
             sq = ((Ys[idx] - Xs[i]) ** 2).sum(axis=1)
