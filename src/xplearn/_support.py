@@ -45,7 +45,8 @@ SUPPORT: Final = (
         zero_copy="—",
         notes=(
             "read-only inputs tested (`numpy:readonly`); query tiles and KMeans' "
-            "fused E+M kernel on a host thread pool"
+            "fused E+M kernel on a host thread pool; scipy sparse CSR/CSC taken "
+            "by the estimators and `kmeans_plusplus` (a tile densified at a time)"
         ),
     ),
     Support(
@@ -141,10 +142,13 @@ SUPPORT: Final = (
         label="cupy",
         distribution="cupy",
         extra="",
-        computes_in="cupy",
+        computes_in="cupy (top-k on a zero-copy torch view where torch has CUDA)",
         devices_tested="CUDA (`tests_gpu`)",
         zero_copy="DLPack",
-        notes="not tested in CI (no GPU)",
+        notes=(
+            "benchmarked on an H100 (`benchmarks/results/gpu.md`); the GPU suite "
+            "has not yet run to completion there; not in CI (no GPU)"
+        ),
     ),
 )
 """Every row, in :data:`~xplearn._namespace.BACKENDS` order."""
