@@ -17,6 +17,7 @@ Checks only read: no input is ever written into, and a cast makes a new array.
 from __future__ import annotations
 
 import math
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -285,8 +286,9 @@ def _all_finite_fast(X: Any, xp: ModuleType) -> bool:
     if name == "torch" and X.dtype.is_floating_point:
         if X.numel() == 0:
             return True
-        low, high = X.aminmax()
-        return math.isfinite(float(low)) and math.isfinite(float(high))
+        # One read of the device for both extremes.
+        low, high = sys.modules["torch"].stack(X.aminmax()).tolist()
+        return math.isfinite(low) and math.isfinite(high)
     return False
 
 
