@@ -33,8 +33,8 @@ thread pool is set to ``--threads``; scikit-learn is timed in this process
 only (the own-process comparison of the dense scripts hands arrays over as
 .npy files, not sparse matrices).  Writes ``sparse.md`` and ``sparse.json``.
 
-    python benchmarks/sparse.py                  # 50 000 × 20 000, ~10-20 min
-    python benchmarks/sparse.py --quick --out /tmp/sparse   # 5 000 × 2 000
+    python benchmarks/sparse_tfidf.py            # 50 000 × 20 000, ~3 min on 2 cores
+    python benchmarks/sparse_tfidf.py --quick --out /tmp/sparse   # 5 000 × 2 000
 """
 
 from __future__ import annotations
@@ -283,7 +283,7 @@ def main() -> None:
     )
     args = harness.parse(p)
     if args.only:
-        p.error("sparse.py times scikit-learn in this process only (no --only)")
+        p.error("sparse_tfidf.py times scikit-learn in this process only (no --only)")
     run = harness.Run(args)
     harness.import_peers(args.threads, "torch", "sklearn")
     pools = harness.thread_pools()
