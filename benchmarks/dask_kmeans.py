@@ -63,6 +63,12 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
     p.add_argument("--iters", type=int, default=10)
+    p.add_argument(
+        "--skip-converged",
+        action="store_true",
+        help="leave out the runs to convergence (hundreds of iterations at "
+        "several seconds each on 2 cores)",
+    )
     args = p.parse_args()
     import dask.array as da
     from distributed import Client, LocalCluster
@@ -102,7 +108,7 @@ def main() -> None:
                 f"xplearn, {args.iters} it, k-means++",
                 lambda: ours(max_iter=args.iters, tol=0),
             ),
-            ("xplearn, converged, k-means++", ours),
+            *([] if args.skip_converged else [("xplearn, converged, k-means++", ours)]),
             (
                 f"xplearn, {args.iters} it, given init",
                 lambda: ours(init=init, max_iter=args.iters, tol=0),
@@ -116,9 +122,15 @@ def main() -> None:
                         k, max_iter=args.iters, tol=0, random_state=0
                     ).fit(X),
                 ),
-                (
-                    "dask-ml, converged, k-means||",
-                    lambda: dml.KMeans(k, random_state=0).fit(X),
+                *(
+                    []
+                    if args.skip_converged
+                    else [
+                        (
+                            "dask-ml, converged, k-means||",
+                            lambda: dml.KMeans(k, random_state=0).fit(X),
+                        )
+                    ]
                 ),
                 (
                     f"dask-ml, {args.iters} it, given init",
