@@ -180,3 +180,22 @@ def test_screen_property(
     d_on, i_on = kneighbors(X, Y, k)
     np.testing.assert_array_equal(i_on, i_off)
     np.testing.assert_array_equal(d_on, d_off)
+
+
+@pytest.mark.parametrize("avx512_bf16", [False, True])
+def test_bf16_decision_reads_the_instruction_sets(monkeypatch, torch, avx512_bf16):
+    """The choice does not depend on a timing (which load on the machine
+    could flip): the CPU's bfloat16 instructions decide where torch says."""
+    monkeypatch.setattr(screen, "_FAST", {})
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+
+    def timed() -> bool:
+        raise AssertionError("measured although the instruction sets are known")
+
+    monkeypatch.setattr(screen, "_measure", timed)
+    assert screen.bf16_is_fast() is avx512_bf16
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    monkeypatch.setattr(screen, "_FAST", {})
+    monkeypatch.setattr(screen, "_measure", lambda: True)
+    assert screen.bf16_is_fast() is True  # unknown: measured

@@ -273,7 +273,7 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         Xm = Xs - mean
         if given is not None:  # given in X's coordinates
             given = times_pow2(given, -e, xp) - mean
-        data = _Data(Xm, w, xp)
+        data = _Data(Xm, w, xp, self.n_clusters)
         norms = data.XX
         # The mean feature variance is the mean squared norm of the centred
         # rows over the feature count (scikit-learn's scaling, without a pass).

@@ -36,6 +36,7 @@ from xplearn.neighbors._search import (
 )
 
 from ._init import _host_floats
+from ._screen import LloydScreen, screen_applies
 
 # Distances per E-step tile on a CPU: the tile stays in cache from the GEMM
 # to the argmin.
@@ -43,15 +44,24 @@ _CACHE_ELEMENTS = 2**18
 
 
 class _Data:
-    """One fit's samples and what every E-step reuses (built once per fit)."""
+    """One fit's samples and what every E-step reuses (built once per fit).
 
-    def __init__(self, X: Any, w: Any, xp: ModuleType) -> None:
+    With ``n_clusters`` given, float32 E-steps on a CPU are screened in
+    bfloat16 where that is exact and faster (:mod:`._screen`).
+    """
+
+    def __init__(
+        self, X: Any, w: Any, xp: ModuleType, n_clusters: int | None = None
+    ) -> None:
         self.X = X  # the centred samples
         self.w = w  # their weights
         self.Xa, self.XX = augment_queries(X, xp, multiple=1)  # [-2X, 1], ‖x‖²
         self.workers = host_workers(xp, X.shape[0])
         # Unit weights (no sample_weight) spare the M-step a weighted copy.
         self.unit = namespace_name(xp) == "torch" and bool(xp.all(w == 1))
+        self.screen = None
+        if n_clusters is not None and screen_applies(X, n_clusters, xp):
+            self.screen = LloydScreen(X, self.XX)
 
 
 def _operands(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any]:
@@ -96,7 +106,7 @@ def _argmin_rows(D: Any, xp: ModuleType) -> Any:
     return xp.argmin(D, axis=1)
 
 
-def _nearest(data: _Data, centers: Any, xp: ModuleType) -> Any:
+def _nearest(data: _Data, centers: Any, xp: ModuleType, *, screen: bool = True) -> Any:
     """Labels of every point: exact in float64, the expansion's in float32.
 
     float64 breaks ties as exact arithmetic does: rows whose runner-up is
@@ -121,35 +131,81 @@ def _nearest(data: _Data, centers: Any, xp: ModuleType) -> Any:
             rows = xp.concat(close)
             labels[rows] = _exact_labels(data.X[rows], centers, xp)
         return labels
+    labels = _screened(data, centers, xp) if screen else None
+    if labels is not None:
+        return labels
     Ca, _ = _operands(data, centers, xp)
     if numpy:
         return _numpy_nearest(data.Xa, Ca, data.workers)[0]
     return _labels(data.Xa, Ca, xp)
 
 
+def _screened(data: _Data, centers: Any, xp: ModuleType) -> Any:
+    """float32 labels through the bfloat16 screen, or None where it does not run.
+
+    The points the screen cannot certify are labelled by the float32 path
+    (the same kernels as :func:`_nearest`'s), so the labels are its labels.
+    """
+    if data.screen is None:
+        return None
+    got = data.screen.labels(centers)
+    if got is None:
+        return None
+    labels, rows = got
+    Ca, _ = _operands(data, centers, xp)
+    if namespace_name(xp) == "numpy":
+        if rows.shape[0]:
+            labels[rows] = _numpy_nearest(data.Xa[rows], Ca, data.workers)[0]
+        return labels
+    import torch
+
+    out = torch.from_numpy(labels)
+    if rows.shape[0]:
+        idx = torch.from_numpy(rows)
+        out[idx] = _labels(data.Xa[idx], Ca, xp)
+    return out
+
+
 def _lloyd_pass(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
     """One E-step and the M-step's sums: (labels, sums per centre, weights)."""
     k = centers.shape[0]
+    labels = _screened(data, centers, xp) if data.X.dtype != xp.float64 else None
+    if labels is not None:
+        sums, totals = _all_sums(data, labels, k, xp)
+        return labels, sums, totals
     if data.X.dtype != xp.float64 and namespace_name(xp) == "numpy":
         # Fused: each thread sums its own share as soon as it is labelled.
         Ca, _ = _operands(data, centers, xp)
         labels, _, parts = _numpy_nearest(data.Xa, Ca, data.workers, sums=data)
         sums = [p[0] for p in parts]
         return labels, sum(s[0] for s in sums), sum(s[1] for s in sums)
-    labels = _nearest(data, centers, xp)
+    labels = _nearest(data, centers, xp, screen=False)
     sums, totals = _all_sums(data, labels, k, xp)
     return labels, sums, totals
 
 
+def _shares(workers: int, n: int, k: int) -> int:
+    """Host threads for ``n`` rows and ``k`` centres on numpy.
+
+    Below a few tiles per thread the hand-offs cost more than they save
+    (8 000 rows: 2.2 ms on two threads, 1.6 ms on one).  One share per
+    thread: four per thread ran 10% slower.  The fused E-step and
+    :func:`_all_sums` split the same way, so their sums are rounded alike.
+    """
+    step = max(1, min(n, _CACHE_ELEMENTS // k))  # _tile_rows on a CPU
+    return workers if n >= 8 * step else 1
+
+
 def _all_sums(data: _Data, labels: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     """:func:`segment_sums` of every point (numpy's shares on the host threads)."""
-    if namespace_name(xp) != "numpy" or data.workers == 1:
+    n = data.X.shape[0]
+    if namespace_name(xp) != "numpy" or _shares(data.workers, n, k) == 1:
         return segment_sums(data.X, labels, None if data.unit else data.w, k, xp)
 
     def share(lo: int, hi: int) -> tuple[Any, Any]:
         return segment_sums(data.X[lo:hi], labels[lo:hi], data.w[lo:hi], k, xp)
 
-    parts = on_host_threads(share, data.X.shape[0], data.workers)
+    parts = on_host_threads(share, n, data.workers)
     sums, totals = parts[0]
     for s, t in parts[1:]:
         sums, totals = sums + s, totals + t
@@ -183,6 +239,7 @@ def _numpy_nearest(
     import numpy as np
 
     n, k = Xa.shape[0], Ca.shape[1]
+    workers = _shares(workers, n, k)
     CaT = np.ascontiguousarray(Ca.T)  # for the transposed tiles
     labels = np.empty(n, dtype=np.int64)
     best = np.empty(n, dtype=Xa.dtype) if second else None
@@ -240,10 +297,6 @@ def _numpy_nearest(
         part = segment_sums(sums.X[lo:hi], labels[lo:hi], sums.w[lo:hi], k, np)
         return part, close
 
-    # Below a few tiles per thread the hand-offs cost more than they save
-    # (8 000 rows: 2.2 ms on two threads, 1.6 ms on one).  One share per
-    # thread: four per thread ran 10% slower.
-    workers = workers if n >= 8 * step else 1
     return labels, (best, runner), on_host_threads(share, n, workers)
 
 

@@ -53,19 +53,40 @@ _U = 2.0**-8  # bfloat16 unit roundoff (8 significant bits)
 _V = 2.0**-24  # float32 unit roundoff
 
 _FAST: dict[str, bool] = {}
+# torch's private probes of the CPU's bfloat16 dot-product instructions.
+_BF16_PROBES = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
 _LOCK = threading.Lock()
 
 
 def bf16_is_fast() -> bool:
     """Whether bfloat16 products are at least twice float32's on this CPU.
 
-    Measured once per process (about 20 ms): CPUs without bfloat16
-    instructions emulate them, slower than float32.
+    Read from the CPU's instruction sets where torch reports them
+    (AVX512-BF16 or AMX: oneDNN's bfloat16 kernels run 3–4× float32's;
+    without them bfloat16 is emulated, slower than float32).  Where torch
+    cannot say, measured once per process (about 20 ms); a timing taken
+    under load could then decide either way, so the instruction sets come
+    first and make the choice the same on every run.
     """
     with _LOCK:
         if "cpu" not in _FAST:
-            _FAST["cpu"] = _measure()
+            known = _instructions()
+            _FAST["cpu"] = _measure() if known is None else known
         return _FAST["cpu"]
+
+
+def _instructions() -> bool | None:
+    """Whether the CPU has bfloat16 dot products, or None where torch cannot say."""
+    import torch
+
+    cpu = getattr(torch, "cpu", None)
+    probes = [getattr(cpu, n, None) for n in _BF16_PROBES]
+    if not all(callable(p) for p in probes):
+        return None
+    try:
+        return any(bool(p()) for p in probes if callable(p))
+    except RuntimeError:
+        return None
 
 
 def _measure() -> bool:

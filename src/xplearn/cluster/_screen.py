@@ -1,0 +1,287 @@
+"""Exact bfloat16 screening of the float32 Lloyd E-step on a CPU.
+
+The E-step's work is the product ``‖c‖² − 2 x·c`` of every point with every
+centre and an argmin per point.  On CPUs with bfloat16 dot-product
+instructions torch's bfloat16 product runs 3–4× faster than float32's
+(PERF-NOTES.md), so the screen computes ``−2 x·c`` in bfloat16 (the points
+converted once per fit, the centres once per iteration), adds ``‖c‖²`` in
+float32, and keeps a point's label only when it is *proved* to be the float32
+E-step's label: every other centre's screened value exceeds the least one by
+more than twice the screen's error bound plus twice the float32 expansion's
+(:func:`xplearn.neighbors._search.rounding_bound`).  Then the float32 path,
+whose values are within its own bound of exact arithmetic, has that centre
+as its unique argmin as well.  The other points (near-ties, a few percent on
+overlapping clusters) are labelled by the float32 path itself, so the labels
+are the float32 path's.
+
+The bound, for centred float32 points ``x`` and centres ``c``
+(``u = 2**-8`` bfloat16's unit roundoff, ``v = 2**-24`` float32's, ``d`` the
+features, ``γ_d = d·v/(1 − d·v)``, ``P = 2‖x‖·max‖c‖``, ``M² = max‖c‖²``):
+inputs rounded to bfloat16 move ``−2 x·c`` by at most ``(2u + u²)·P``; the
+float32 accumulation adds ``γ_d·(1 + u)²·P``; rounding the product to
+bfloat16 ``u·(1 + u)²·(1 + γ_d)·P``; adding ``‖c‖²`` in float32
+``v·(M²·(1 + γ_d) + (1 + 4u)·P)``; ``‖c‖²`` itself ``γ_d·M²``; inputs or
+products flushed below float32's normal range ``d·2⁻¹²⁵·(‖x‖ + M + 4)``.
+The comparison against ``least + bound`` is itself rounded, which
+``v·(M² + 2P + bound)`` covers.
+
+The reductions run on numpy views of the tile (numpy's column-wise ``min``
+and comparisons vectorise; torch's ``min(dim=0)`` with indices ran 30×
+slower here); the label of a point with one centre within the bound is the
+first index at or below ``least + bound``.
+
+Measured per Lloyd iteration at 200 000 × 32, k = 64 on this 2-core Zen 5:
+see ``benchmarks/results/kmeans.md``.  numpy input takes the screen through
+zero-copy torch views when torch is installed; ``config_context(
+screening="off")`` turns it off; labels do not change, only the time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import math
+import threading
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+from xplearn._config import get_config
+from xplearn._namespace import device_of, namespace_name
+from xplearn.neighbors._screen import bf16_is_fast
+from xplearn.neighbors._search import on_host_threads, rounding_bound
+
+_U = 2.0**-8  # bfloat16 unit roundoff
+_V = 2.0**-24  # float32 unit roundoff
+# Below this many multiply-adds per E-step the conversions cost more than the
+# screen saves.
+_MIN_WORK = 2**24
+# Screened values per tile: the tile (k × rows, float32) stays in the cache.
+_TILE_ELEMENTS = 2**18
+# Past this fraction of uncertified points the screen stops for this E-step
+# and pauses for the next few: a screen and a redo cost more than float32.
+_MAX_FAILED = 0.5
+_PAUSE = 8
+# Norms beyond this are not screened: the bound's terms would overflow.
+_MAX_NORM = 2.0**40
+
+
+def screen_applies(X: Any, k: int, xp: ModuleType) -> bool:
+    """Whether the float32 E-step of ``X`` (centred samples) should be screened."""
+    if get_config()["screening"] == "off" or k < 2:
+        return False
+    name = namespace_name(xp)
+    if name == "numpy":
+        if importlib.util.find_spec("torch") is None:
+            return False
+    elif name != "torch" or str(device_of(X)) != "cpu":
+        return False
+    if str(X.dtype).rpartition(".")[2] != "float32":
+        return False
+    n, d = X.shape
+    return n * k * d >= _MIN_WORK and bf16_is_fast()
+
+
+class LloydScreen:
+    """A fit's bfloat16 points and the per-iteration screened E-step.
+
+    Parameters
+    ----------
+    X : float32 array of shape (n_samples, n_features)
+        The centred samples (numpy, or a torch CPU tensor).
+    XX : float32 array of shape (n_samples,)
+        Their computed squared norms.
+    """
+
+    def __init__(self, X: Any, XX: Any) -> None:
+        import numpy as np
+        import torch
+
+        Xt = _torch_view(X)
+        n, self.d = Xt.shape
+        # -2·x in bfloat16 is exactly -2 times x's rounding: one conversion.
+        self.Xb = (Xt * -2.0).to(torch.bfloat16)
+        XXh = _numpy_view(XX).astype(np.float64)
+        # The computed norms are within γ_d of the true ones.
+        gd = self.d * _V / (1 - self.d * _V)
+        self.XX = XXh * (1 + gd)
+        self.xn = np.sqrt(self.XX)
+        self.fp32 = rounding_bound(np, np.float32, self.d)
+        big = float(self.XX.max()) if n else 0.0
+        self.usable = big < _MAX_NORM**2
+        self.paused = 0
+        self.screened = 0  # points labelled by the screen (for tests)
+        self.redone = 0  # points sent back to float32
+
+    def labels(self, C: Any) -> tuple[Any, Any] | None:
+        """Screened labels of every point and the rows left to float32.
+
+        Returns ``None`` when the screen does not run for these centres
+        (paused after a failed E-step, or norms outside its range); else
+        ``(labels, rows)``: numpy int64 labels, exact for every point but
+        ``rows`` (numpy int64), which the caller labels with the float32
+        path.
+        """
+        import numpy as np
+        import torch
+
+        if not self.usable:
+            return None
+        if self.paused:
+            self.paused -= 1
+            return None
+        Ct = _torch_view(C)
+        k = Ct.shape[0]
+        cc = torch.einsum("ij,ij->i", Ct, Ct)
+        M2 = float(cc.max()) * (1 + (self.d + 2) * _V)
+        if not M2 < _MAX_NORM**2:
+            return None
+        with torch.no_grad():
+            CbT = Ct.to(torch.bfloat16)  # (k, d)
+        bound = self._bound(math.sqrt(M2), M2)
+        n = self.Xb.shape[0]
+        labels = np.empty(n, dtype=np.int64)
+        step = max(1, min(n, _TILE_ELEMENTS // k))
+
+        def share(lo: int, hi: int) -> tuple[list[Any], bool]:
+            return self._tiles(CbT, cc[:, None], bound, labels, lo, hi, step)
+
+        with torch.no_grad(), _torch_threads(1) as workers:
+            parts = on_host_threads(share, n, workers if n >= 8 * step else 1)
+        bad = [rows for part, _ in parts for rows in part]
+        if any(gave_up for _, gave_up in parts):
+            self.paused = _PAUSE
+        rows = np.concatenate(bad) if bad else np.empty(0, dtype=np.int64)
+        self.screened += n - rows.shape[0]
+        self.redone += rows.shape[0]
+        return labels, rows
+
+    def _tiles(
+        self,
+        CbT: Any,
+        cc: Any,
+        bound: Any,
+        labels: Any,
+        lo: int,
+        hi: int,
+        step: int,
+    ) -> tuple[list[Any], bool]:
+        """Label points ``lo:hi`` tile by tile; return (uncertified rows, gave up).
+
+        Per tile: the bfloat16 product into a reused buffer, ``‖c‖²`` added in
+        float32, then on numpy views the least value per point, the entries
+        at or below ``least + bound`` and the first of them (``k − max(hit ·
+        (k − j))``); a tile with more entries than points has near-ties, and
+        those points are returned.
+        """
+        import numpy as np
+        import torch
+
+        k = CbT.shape[0]
+        code = np.uint8 if k < 2**8 else np.uint16 if k < 2**16 else np.uint32
+        rev = (k - np.arange(k)).astype(code)[:, None]
+        count = np.uint8 if k < 2**8 - 1 else np.uint32
+        D16 = torch.empty((k, step), dtype=torch.bfloat16)
+        D32 = torch.empty((k, step), dtype=torch.float32)
+        Dn = D32.numpy()
+        hit = np.empty((k, step), dtype=bool)
+        mark = np.empty((k, step), dtype=code)
+        thr = np.empty(step, dtype=np.float32)
+        bad: list[Any] = []
+        failed = 0
+        for i in range(lo, hi, step):
+            m = min(step, hi - i)
+            prod = torch.mm(CbT, self.Xb[i : i + m].T, out=D16[:, :m])
+            torch.add(prod, cc, out=D32[:, :m])
+            D = Dn[:, :m]
+            np.add(D.min(axis=0), bound[i : i + m], out=thr[:m])
+            h = hit[:, :m]
+            np.less_equal(D, thr[:m], out=h)
+            np.multiply(h, rev, out=mark[:, :m])
+            labels[i : i + m] = k - mark[:, :m].max(axis=0)
+            if np.count_nonzero(h) > m:  # some point has a near-tie
+                many = np.add.reduce(h, axis=0, dtype=count) > 1
+                bad.append(i + np.flatnonzero(many))
+                failed += bad[-1].shape[0]
+            done = i + m - lo
+            if i + m < hi and done >= (hi - lo) // 4 and failed > _MAX_FAILED * done:
+                # Overlapping clusters at this scale: float32 for the rest.
+                bad.append(np.arange(i + m, hi, dtype=np.int64))
+                return bad, True
+        return bad, False
+
+    def _bound(self, M: float, M2: float) -> Any:
+        """Per point: twice the screen's and the float32 path's error, float32.
+
+        The module docstring's terms, gathered as ``c1·‖x‖ + c2·‖x‖² + c0``
+        (``P = 2‖x‖·M``), in float64 and rounded up into float32.
+        """
+        import numpy as np
+
+        u, v, d = _U, _V, self.d
+        gd = d * v / (1 - d * v)
+        per_P = (
+            (2 * u + u * u)
+            + gd * (1 + u) ** 2
+            + u * (1 + u) ** 2 * (1 + gd)
+            + v * (1 + 4 * u)
+        )
+        # Subnormal inputs or products flushed to zero: each term is off by
+        # less than 2⁻¹²⁶ times the larger operand (or 2⁻¹²⁶ itself).
+        flush = d * 2.0**-125
+        const = v * M2 * (1 + gd) + gd * M2 + flush * (M + 4.0)
+        # b = 2·(screen + fp32); then b·(1 + 1.01v) + 1.01v·(M² + 2P).
+        grow = 1 + 1.01 * v
+        c1 = (2 * per_P * grow + 2.02 * v) * 2 * M + 2 * flush * grow
+        c2 = 2 * self.fp32 * grow
+        c0 = 2 * (const + self.fp32 * M2) * grow + 1.01 * v * M2
+        b = c1 * self.xn
+        b += c2 * self.XX
+        b += c0
+        b *= 1 + 2.0**-20
+        return b.astype(np.float32)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[int]:
+    """Run torch on ``n`` threads inside; yield the count it had (the workers).
+
+    The screen's products and conversions are small (a cache-sized tile):
+    torch's own threads cost more in hand-offs than they share, so each
+    host thread runs one (as each runs a one-thread BLAS in
+    :func:`xplearn.neighbors._search.on_host_threads`).  torch's setting is
+    process-wide; it is restored on the way out.
+    """
+    import torch
+
+    with _THREADS_LOCK:
+        before = torch.get_num_threads()
+        if before != n:
+            torch.set_num_threads(n)
+    try:
+        yield before
+    finally:
+        with _THREADS_LOCK:
+            if before != n:
+                torch.set_num_threads(before)
+
+
+_THREADS_LOCK = threading.Lock()
+
+
+def _torch_view(a: Any) -> Any:
+    """Return a zero-copy torch CPU view of a numpy array or torch tensor."""
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        return a.detach()
+    return torch.from_numpy(a)
+
+
+def _numpy_view(a: Any) -> Any:
+    """Return a zero-copy numpy view of a torch CPU tensor or numpy array."""
+    import numpy as np
+
+    if isinstance(a, np.ndarray):
+        return a
+    return a.detach().numpy()
