@@ -324,7 +324,8 @@ def segment_sums(
     ``weights=None`` means unit weights.  Returns ``(sums (n_segments, d),
     totals (n_segments,))`` with
     ``sums[j] = Σ_{labels[i] = j} weights[i]·X[i]``.  torch scatters with
-    ``index_add_``; numpy multiplies by the transposed one-hot matrix in
+    ``index_add_`` on accelerators and takes numpy's kernel on CPU views;
+    numpy multiplies by the transposed one-hot matrix in
     scipy's sparse form (one scatter-add pass: 6 ms at 200 000 × 32 with 64
     segments here, against 49 ms for the dense one-hot product, 80 ms for a
     flattened ``bincount`` and 147 ms for sort + ``reduceat``); the standard
@@ -337,6 +338,20 @@ def segment_sums(
         if weights is None:
             weights = xp.ones((X.shape[0],), dtype=X.dtype)
         return _segment_sums_numpy(X, labels, weights, n_segments)
+    if name == "torch" and not is_accelerator(xp, dev) and not X.requires_grad:
+        # On the host the numpy kernel on zero-copy views: 1.6 ms at
+        # 200 000 × 32 with 64 segments here, against 17 ms for index_add_
+        # (PERF-NOTES); the sums are then numpy's to the last bit.
+        torch = sys.modules["torch"]
+        if weights is None:
+            weights = torch.ones((X.shape[0],), dtype=X.dtype)
+        sums, totals = _segment_sums_numpy(
+            X.detach().numpy(),
+            labels.numpy(),
+            weights.detach().numpy(),
+            n_segments,
+        )
+        return torch.from_numpy(sums), torch.from_numpy(totals)
     if name == "torch":
         torch = sys.modules["torch"]
         sums = torch.zeros((n_segments, d), dtype=X.dtype, device=dev)

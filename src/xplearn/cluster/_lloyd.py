@@ -11,7 +11,7 @@ every centre), one GEMM of the augmented operands ``[−2x, 1] @ [cᵀ; ‖c‖�
 per cache-sized tile of rows (adding ``‖c‖²`` separately cost 5.5 ms a pass
 more here).  numpy gets a fused kernel on a host thread pool
 (:func:`_numpy_nearest`), the other namespaces the standard body; torch
-scatters the M-step's sums with ``index_add_``.
+scatters the M-step's sums with ``index_add_`` on accelerators.
 """
 
 from __future__ import annotations
@@ -140,40 +140,65 @@ def _nearest(data: _Data, centers: Any, xp: ModuleType, *, screen: bool = True) 
     return _labels(data.Xa, Ca, xp)
 
 
-def _screened(data: _Data, centers: Any, xp: ModuleType) -> Any:
+def _screened(data: _Data, centers: Any, xp: ModuleType, sums: bool = False) -> Any:
     """float32 labels through the bfloat16 screen, or None where it does not run.
 
     The points the screen cannot certify are labelled by the float32 path
     (the same kernels as :func:`_nearest`'s), so the labels are its labels.
+    With ``sums`` (numpy), each host thread also sums its share, as the fused
+    float32 pass does, with the same shares: returns ``(labels, sums,
+    totals)`` then.
     """
     if data.screen is None:
         return None
-    got = data.screen.labels(centers)
+    numpy = namespace_name(xp) == "numpy"
+    Ca, _ = _operands(data, centers, xp)
+    k = centers.shape[0]
+    n = data.X.shape[0]
+
+    if numpy:
+
+        def finish(lo: int, hi: int, labels: Any, rows: Any) -> Any:
+            if rows.shape[0]:
+                labels[rows] = _numpy_nearest(data.Xa[rows], Ca, 1)[0]
+            if not sums:
+                return None
+            w = data.w[lo:hi]
+            return segment_sums(data.X[lo:hi], labels[lo:hi], w, k, xp)
+
+        workers = _shares(data.workers, n, k)
+    else:
+        import torch
+
+        def finish(lo: int, hi: int, labels: Any, rows: Any) -> Any:
+            if rows.shape[0]:
+                idx = torch.from_numpy(rows)
+                labels[rows] = _labels(data.Xa[idx], Ca, xp).numpy()
+
+        workers = torch.get_num_threads()
+    got = data.screen.labels(centers, workers, finish)
     if got is None:
         return None
-    labels, rows = got
-    Ca, _ = _operands(data, centers, xp)
-    if namespace_name(xp) == "numpy":
-        if rows.shape[0]:
-            labels[rows] = _numpy_nearest(data.Xa[rows], Ca, data.workers)[0]
+    labels, parts = got
+    if not numpy:
+        return torch.from_numpy(labels)
+    if not sums:
         return labels
-    import torch
-
-    out = torch.from_numpy(labels)
-    if rows.shape[0]:
-        idx = torch.from_numpy(rows)
-        out[idx] = _labels(data.Xa[idx], Ca, xp)
-    return out
+    return labels, sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
 def _lloyd_pass(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
     """One E-step and the M-step's sums: (labels, sums per centre, weights)."""
     k = centers.shape[0]
-    labels = _screened(data, centers, xp) if data.X.dtype != xp.float64 else None
-    if labels is not None:
-        sums, totals = _all_sums(data, labels, k, xp)
-        return labels, sums, totals
-    if data.X.dtype != xp.float64 and namespace_name(xp) == "numpy":
+    numpy = namespace_name(xp) == "numpy"
+    if data.X.dtype != xp.float64:
+        got = _screened(data, centers, xp, sums=numpy)
+        if got is not None and numpy:
+            return got  # type: ignore[no-any-return]
+        if got is not None:
+            sums, totals = _all_sums(data, got, k, xp)
+            return got, sums, totals
+    if data.X.dtype != xp.float64 and numpy:
         # Fused: each thread sums its own share as soon as it is labelled.
         Ca, _ = _operands(data, centers, xp)
         labels, _, parts = _numpy_nearest(data.Xa, Ca, data.workers, sums=data)

@@ -42,7 +42,7 @@ import contextlib
 import importlib.util
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -113,14 +113,21 @@ class LloydScreen:
         self.screened = 0  # points labelled by the screen (for tests)
         self.redone = 0  # points sent back to float32
 
-    def labels(self, C: Any) -> tuple[Any, Any] | None:
-        """Screened labels of every point and the rows left to float32.
+    def labels(
+        self, C: Any, workers: int, finish: Callable[[int, int, Any, Any], Any]
+    ) -> tuple[Any, list[Any]] | None:
+        """Label every point; the float32 path labels the uncertified ones.
+
+        The points are split into ``workers`` contiguous shares (one share
+        below eight tiles per worker), each on a host thread running torch
+        on one thread.  After its tiles, each share calls ``finish(lo, hi,
+        labels, rows)``, which must label ``rows`` (numpy int64: the
+        share's points the screen did not certify) with the float32 path,
+        and may sum the share (the fused M-step).
 
         Returns ``None`` when the screen does not run for these centres
-        (paused after a failed E-step, or norms outside its range); else
-        ``(labels, rows)``: numpy int64 labels, exact for every point but
-        ``rows`` (numpy int64), which the caller labels with the float32
-        path.
+        (paused after a hopeless E-step, or norms beyond its range); else
+        ``(labels, [finish's results per share])``, labels numpy int64.
         """
         import numpy as np
         import torch
@@ -142,19 +149,21 @@ class LloydScreen:
         n = self.Xb.shape[0]
         labels = np.empty(n, dtype=np.int64)
         step = max(1, min(n, _TILE_ELEMENTS // k))
+        gave_up = []
 
-        def share(lo: int, hi: int) -> tuple[list[Any], bool]:
-            return self._tiles(CbT, cc[:, None], bound, labels, lo, hi, step)
+        def share(lo: int, hi: int) -> Any:
+            bad, stopped = self._tiles(CbT, cc[:, None], bound, labels, lo, hi, step)
+            rows = np.concatenate(bad) if bad else np.empty(0, dtype=np.int64)
+            gave_up.append(stopped)
+            self.redone += rows.shape[0]  # (ints: atomic enough under the GIL)
+            self.screened += hi - lo - rows.shape[0]
+            return finish(lo, hi, labels, rows)
 
-        with torch.no_grad(), _torch_threads(1) as workers:
+        with torch.no_grad(), _torch_threads(1):
             parts = on_host_threads(share, n, workers if n >= 8 * step else 1)
-        bad = [rows for part, _ in parts for rows in part]
-        if any(gave_up for _, gave_up in parts):
+        if any(gave_up):
             self.paused = _PAUSE
-        rows = np.concatenate(bad) if bad else np.empty(0, dtype=np.int64)
-        self.screened += n - rows.shape[0]
-        self.redone += rows.shape[0]
-        return labels, rows
+        return labels, parts
 
     def _tiles(
         self,
@@ -180,12 +189,12 @@ class LloydScreen:
         k = CbT.shape[0]
         code = np.uint8 if k < 2**8 else np.uint16 if k < 2**16 else np.uint32
         rev = (k - np.arange(k)).astype(code)[:, None]
-        count = np.uint8 if k < 2**8 - 1 else np.uint32
         D16 = torch.empty((k, step), dtype=torch.bfloat16)
         D32 = torch.empty((k, step), dtype=torch.float32)
         Dn = D32.numpy()
         hit = np.empty((k, step), dtype=bool)
-        mark = np.empty((k, step), dtype=code)
+        hit8 = hit.view(np.uint8)  # 0 or 1
+        mask = np.empty((k, step), dtype=code)
         thr = np.empty(step, dtype=np.float32)
         bad: list[Any] = []
         failed = 0
@@ -195,12 +204,18 @@ class LloydScreen:
             torch.add(prod, cc, out=D32[:, :m])
             D = Dn[:, :m]
             np.add(D.min(axis=0), bound[i : i + m], out=thr[:m])
-            h = hit[:, :m]
+            h, h8, mk = hit[:, :m], hit8[:, :m], mask[:, :m]
             np.less_equal(D, thr[:m], out=h)
-            np.multiply(h, rev, out=mark[:, :m])
-            labels[i : i + m] = k - mark[:, :m].max(axis=0)
+            # hit · (k − j) by bit masks (numpy's small-integer multiply
+            # does not vectorise): 0 − 1 is all ones in unsigned arithmetic.
+            np.subtract(0, h8, out=mk, dtype=code)
+            np.bitwise_and(mk, rev, out=mk)
+            labels[i : i + m] = k - mk.max(axis=0)
             if np.count_nonzero(h) > m:  # some point has a near-tie
-                many = np.add.reduce(h, axis=0, dtype=count) > 1
+                if k < 2**8 - 1:
+                    many = h8.sum(axis=0, dtype=np.uint8) > 1
+                else:
+                    many = np.count_nonzero(h, axis=0) > 1
                 bad.append(i + np.flatnonzero(many))
                 failed += bad[-1].shape[0]
             done = i + m - lo
