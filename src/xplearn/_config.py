@@ -103,11 +103,16 @@ def set_config(
         Where eager TensorFlow tensors are computed: ``"auto"`` uses torch when
         it is installed (so a GPU tensor stays on the GPU) and numpy otherwise.
     screening : {"auto", "off"}, optional
-        ``"auto"``: large float32 Euclidean k-NN searches on a CPU with fast
-        bfloat16 products screen candidates in bfloat16, then prove per query
-        that the float32 answer is unchanged (queries without the proof are
-        searched in float32).  ``"off"``: float32 throughout.  The results
-        are the same either way; only the time differs.
+        ``"auto"``: on a CPU with bfloat16 dot-product instructions
+        (AVX512-BF16, AMX), large float32 Euclidean k-NN searches screen
+        candidates in bfloat16, then prove per query that the float32 answer
+        is unchanged (queries without the proof are searched in float32);
+        float32 KMeans Lloyd E-steps (``algorithm="lloyd"``) compute the
+        point–centre products in bfloat16 and keep a label only where it is
+        proved to be the float32 E-step's (the other points are labelled in
+        float32).  numpy input takes it through zero-copy torch views when
+        torch is installed.  ``"off"``: float32 throughout.  The results are
+        the same either way; only the time differs.
 
     Examples
     --------
