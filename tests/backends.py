@@ -148,6 +148,14 @@ def assert_in_backend(x: Any, backend: Backend, dtype: str | None = None) -> Non
         )
 
 
+def ragged_backend(backend: Backend) -> Backend:
+    """Where the per-query arrays of a ragged answer (``radius_neighbors``) are.
+
+    dask queries get numpy arrays, computed: a ragged answer is no dask array.
+    """
+    return Backend("numpy") if backend.name == "dask" else backend
+
+
 def assert_close(
     actual: Any,
     desired: Any,

@@ -15,7 +15,12 @@ from sklearn.datasets import make_blobs
 
 import xplearn
 from xplearn.cluster import KMeans, MiniBatchKMeans
-from xplearn.neighbors import KNeighborsClassifier, NearestNeighbors
+from xplearn.neighbors import (
+    KNeighborsClassifier,
+    NearestNeighbors,
+    RadiusNeighborsClassifier,
+    RadiusNeighborsRegressor,
+)
 
 LIMIT = 2**30
 
@@ -72,8 +77,12 @@ def client(request):
     name = request.node.originalname
     here = os.path.dirname(__file__)
     env = dict(os.environ)
+    # The xplearn this process imported (pytest puts src/ first on its
+    # sys.path, not in the environment): the child and its workers must not
+    # find another installed copy.
+    src = os.path.dirname(os.path.dirname(xplearn.__file__))
     env["PYTHONPATH"] = os.pathsep.join(
-        [here, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
+        [here, src, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
     )
     proc = subprocess.run(
         [sys.executable, "-c", f"import test_distributed as t; t._child({name!r})"],
@@ -129,6 +138,70 @@ def _test_estimators_on_the_cluster_equal_numpy(client) -> None:
     np.testing.assert_array_equal(
         clf.predict(Xd[::7]).compute(), KNeighborsClassifier().fit(X, y).predict(X[::7])
     )
+    # The radius search: pairs per block on the workers, numpy's answers.
+    nn = NearestNeighbors(radius=1.5).fit(Xd)
+    ref_nn = NearestNeighbors(radius=1.5).fit(X)
+    d, i = nn.radius_neighbors(Xd[::9], sort_results=True)
+    rd, ri = ref_nn.radius_neighbors(X[::9], sort_results=True)
+    assert sum(len(r) for r in ri) > 1000
+    for a, b, c, e in zip(d, i, rd, ri, strict=True):
+        np.testing.assert_array_equal(b, e)
+        np.testing.assert_array_equal(a, c)
+    G = nn.radius_neighbors_graph(mode="distance", sort_results=True)
+    R = ref_nn.radius_neighbors_graph(mode="distance", sort_results=True)
+    np.testing.assert_array_equal(G.indptr, R.indptr)
+    np.testing.assert_array_equal(G.indices, R.indices)
+    np.testing.assert_array_equal(G.data, R.data)
+    rclf = RadiusNeighborsClassifier(0.8, outlier_label="most_frequent").fit(Xd, y)
+    rref = RadiusNeighborsClassifier(0.8, outlier_label="most_frequent").fit(X, y)
+    np.testing.assert_array_equal(rclf.predict(Xd[::7]).compute(), rref.predict(X[::7]))
+    reg = RadiusNeighborsRegressor(1.0).fit(Xd, X[:, 0])
+    np.testing.assert_allclose(
+        reg.predict(Xd[::7]).compute(),
+        RadiusNeighborsRegressor(1.0).fit(X, X[:, 0]).predict(X[::7]),
+        rtol=1e-12,
+    )
+
+
+def test_radius_search_never_gathers_the_fit_data(client) -> None:
+    """Run in a child process (the ``client`` fixture)."""
+
+
+def _test_radius_search_never_gathers_the_fit_data(client) -> None:
+    """128 MiB of float32 made on the workers: the radius queries, their
+    graph and the radius classifier run there; this process receives the
+    pairs within the radius, never the fit data (a gather would add 128 MiB
+    to this process, the pairs of 64 queries a few MiB)."""
+    import dask.array as da
+
+    n = 2**21
+    X = (
+        da.random.default_rng(1)
+        .standard_normal((n, 16), chunks=(2**18, 16))
+        .astype(np.float32)
+        .persist()
+    )
+    Q = X[:64].compute()
+    # The labels are held on the host, as for every classifier fitted on
+    # dask (one value per sample): fitted before the measure starts.
+    y = (X[:, 0] > 0).astype(np.int64).persist()
+    clf = RadiusNeighborsClassifier(1.5, outlier_label=0).fit(X, y)
+    nn = NearestNeighbors(radius=1.5).fit(X)
+    before = _rss()
+    # Tiles of 64 MiB per task: the workers hold 1 GiB.
+    with xplearn.config_context(working_memory=64):
+        d, i = nn.radius_neighbors(Q, sort_results=True)
+        G = nn.radius_neighbors_graph(Q)
+        pred = clf.predict(Q)
+    assert _rss() - before < 0.25 * n * 16 * 4
+    # Each query finds itself first, at distance 0 (sorted by distance).
+    np.testing.assert_array_equal([r[0] for r in i], np.arange(64))
+    np.testing.assert_array_equal([r[0] for r in d], 0.0)
+    assert G.shape == (64, n)
+    np.testing.assert_array_equal(np.diff(G.indptr), [len(r) for r in i])
+    assert pred.shape == (64,)
+    # Both workers are alive: none passed its limit and was restarted.
+    assert len(client.scheduler_info()["workers"]) == 2
 
 
 @pytest.mark.slow  # 95 s on a busy 2-core machine: run with --runslow
@@ -153,7 +226,10 @@ def _test_data_larger_than_a_worker_is_never_gathered(client) -> None:
     labels = km.predict(X[:1000]).compute()
     nn = NearestNeighbors(n_neighbors=2).fit(X)
     ind = nn.kneighbors(X[:200], return_distance=False).compute()
+    with xplearn.config_context(working_memory=64):  # the workers hold 1 GiB
+        rind = nn.radius_neighbors(X[:200], radius=1.0, return_distance=False)
     assert _rss() - before < 0.1 * LIMIT
+    np.testing.assert_array_equal([r[0] for r in rind], np.arange(200))
     assert labels.shape == (1000,)
     np.testing.assert_array_equal(ind[:, 0], np.arange(200))
     # Both workers are alive: none passed its limit and was restarted.

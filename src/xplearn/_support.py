@@ -100,10 +100,10 @@ SUPPORT: Final = (
         zero_copy="— (lazy; numpy fallback copies)",
         notes=(
             "`kneighbors`/`pairwise_distances` run blockwise over query chunks; "
-            "KMeans, MiniBatchKMeans and the k-neighbours estimators keep the "
-            "fit data in its blocks (one compute per Lloyd iteration); "
-            "`radius_neighbors`, the radius estimators and general metrics "
-            "gather it on the host"
+            "KMeans, MiniBatchKMeans and the neighbours estimators keep the "
+            "fit data in its blocks (one compute per Lloyd iteration; "
+            "`radius_neighbors` answers with computed numpy per-query "
+            "arrays); general metrics gather it on the host"
         ),
     ),
     Support(

@@ -501,7 +501,12 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         under ``jax.jit``.
 
         Returns numpy object arrays of per-query arrays, as scikit-learn does;
-        each per-query array is in the query's framework and device.
+        each per-query array is in the query's framework and device, except
+        for dask: a ragged answer is no dask array, so dask queries (and
+        ``X=None`` on dask fit data) get per-query numpy arrays, computed when
+        called.  On dask fit data the search runs per block of queries and
+        block of the fit data on the workers; only the pairs within the
+        radius come back to the caller, never the fit data.
 
         Parameters
         ----------
@@ -535,6 +540,11 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         out_i = np.empty(len(inds), dtype=object)
         for i, (d, ix) in enumerate(zip(dists, inds, strict=True)):
             # One by one: slice assignment would make numpy convert each array.
+            if edge.caller == "dask":
+                # Computed numpy arrays: a ragged answer is no dask array,
+                # and a one-block dask array per query costs ~60 us each.
+                out_d[i], out_i[i] = d, ix
+                continue
             out_d[i] = edge.to_caller(to_namespace(d, xp, device=dev))
             out_i[i] = edge.to_caller(to_namespace(ix, xp, device=dev))
         return (out_d, out_i) if return_distance else out_i
@@ -550,7 +560,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
 
         A torch query gives a ``torch.sparse_csr_tensor`` on its device; every
         other framework a ``scipy.sparse.csr_matrix`` on the host (sparse
-        arrays are not in the Array API standard).
+        arrays are not in the Array API standard).  On dask fit data the
+        graph is assembled from the pairs each block of queries finds within
+        the radius on the workers (one ``compute``); the fit data stays there.
 
         Parameters
         ----------

@@ -240,7 +240,11 @@ class RadiusNeighborsClassifier(
     Distances are computed in the framework and on the device of the fit
     data.  Each query's neighbours are a ragged list, which lives on the host
     as :meth:`radius_neighbors`' object arrays do: the votes are counted there
-    and the answers moved to the query's framework and device.
+    and the answers moved to the query's framework and device.  Fitted on
+    dask, the fit data stays on the workers: each call computes the pairs
+    within the radius blockwise there (one ``compute``), votes on the host
+    and returns dask arrays (computed, not lazy: the outlier errors and
+    warnings depend on the neighbours found).
 
     Parameters
     ----------

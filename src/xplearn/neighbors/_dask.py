@@ -9,6 +9,12 @@ task holds more than a block of queries against a block of the fit data
 (the kernel inside runs within ``working_memory``).  Nothing is computed
 until the caller computes the result: ``kneighbors`` returns dask arrays
 with the chunks of the queries.
+
+The radius search (:func:`radius_blocks`) has a ragged answer, which no dask
+array holds: each pair of blocks gives its pairs within the radius (counts,
+global indices, distances), the pairs of one block of queries are joined by
+a tree of tasks, and one ``compute`` brings the pair lists, and nothing of
+the fit data, to the caller.
 """
 
 from __future__ import annotations
@@ -151,3 +157,155 @@ def search_blocks(
         dists.append(da.from_delayed(delayed(_part)(found, 0), (n, k), dtype=X.dtype))
         inds.append(da.from_delayed(delayed(_part)(found, 1), (n, k), dtype=np.int64))
     return da.concatenate(dists, axis=0), da.concatenate(inds, axis=0)
+
+
+# Bytes of temporaries per (query, fit row) pair of a radius tile: the
+# distance, the float64 squares and margins of the near-radius test, masks.
+_RADIUS_PAIR_BYTES = 64
+
+
+def _radius_pair(
+    Xb: Any,
+    Yb: Any,
+    r: Any,
+    metric: tuple[str, float],
+    offsets: tuple[int, int],
+    flags: tuple[bool, bool],
+    budget: int,
+) -> tuple[Any, Any, Any]:
+    """Find the pairs of one query block and one fit block within the radius.
+
+    Returns ``(counts, indices, distances)``: per query its number of
+    neighbours in this block, then their global int64 indices and their
+    distances, query after query (the numpy kernel's order and values).
+    ``offsets``: the global row of ``Xb``'s and of ``Yb``'s first row;
+    ``flags``: ``(exclude_self, sort_results)``; the blocks are searched in
+    tiles whose temporaries fit ``budget`` bytes.
+    """
+    import array_api_compat.numpy as npx
+    import numpy as np
+
+    from xplearn._primitives import tile_sizes
+
+    from ._radius import dense_rows
+
+    name, p = metric
+    exclude_self, sort_results = flags
+    q0, y0 = offsets
+    n, m = int(Xb.shape[0]), int(Yb.shape[0])
+    rows, cols = tile_sizes(n, m, _RADIUS_PAIR_BYTES, budget)
+    out = []
+    for a in range(0, n, rows):
+        b = min(a + rows, n)
+        r_t = r if np.ndim(r) == 0 else r[a:b]
+        parts = []
+        for c in range(0, m, cols):
+            dists, inds = dense_rows(
+                (name, p, None),
+                Xb[a:b],
+                Yb[c : min(c + cols, m)],
+                r_t,
+                npx,
+                q0 + a - y0 - c,
+                exclude_self,
+                sort_results,
+            )
+            counts = np.array([len(i) for i in inds], dtype=np.int64)
+            idx = np.concatenate(inds) if inds else np.zeros(0, np.int64)
+            dist = np.concatenate(dists) if dists else np.zeros(0, Xb.dtype)
+            parts.append((counts, idx + (y0 + c), dist))
+        out.append(_radius_merge(parts, sort_results))
+    return (
+        np.concatenate([o[0] for o in out]),
+        np.concatenate([o[1] for o in out]),
+        np.concatenate([o[2] for o in out]),
+    )
+
+
+def _radius_merge(parts: list[Any], sort_results: bool) -> tuple[Any, Any, Any]:
+    """Join per-query pair lists of consecutive fit blocks, in block order.
+
+    Indices stay ascending within a query (each part's are, and the parts
+    hold increasing index ranges); ``sort_results``: by distance, then index.
+    """
+    import numpy as np
+
+    if len(parts) == 1:
+        return parts[0]  # type: ignore[no-any-return]
+    n = len(parts[0][0])
+    rows = np.concatenate([np.repeat(np.arange(n), c) for c, _, _ in parts])
+    idx = np.concatenate([i for _, i, _ in parts])
+    dist = np.concatenate([d for _, _, d in parts])
+    if sort_results:
+        order = np.lexsort((idx, dist, rows))
+    else:
+        order = np.argsort(rows, kind="stable")
+    counts = np.sum([c for c, _, _ in parts], axis=0).astype(np.int64)
+    return counts, idx[order], dist[order]
+
+
+def radius_blocks(
+    X: Any,
+    Y: Any,
+    r: Any,
+    name: str,
+    p: float,
+    *,
+    exclude_self: bool,
+    sort_results: bool,
+) -> tuple[list[Any], list[Any]]:
+    """Each dask query's neighbours within ``r`` in the dask fit data ``Y``.
+
+    One task per block of queries and block of the fit data finds the pairs
+    within the radius (:func:`._radius.dense_rows`, the numpy path's kernel,
+    in tiles whose temporaries fit the caller's ``working_memory``), a tree
+    of tasks joins them per block of queries, and one ``compute``
+    brings the pair lists to the caller: ``Y`` itself never leaves the
+    workers.  Returns, per query, host numpy arrays of distances and of
+    int64 indices, as :func:`._radius.radius_rows`.  ``r``: a float or a
+    numpy array of one radius per query.
+    """
+    import array_api_compat.numpy as npx
+    import dask
+    import numpy as np
+    from dask import delayed
+
+    from xplearn._primitives import working_memory_bytes
+
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    # The caller's working memory, read here: the workers' config is theirs.
+    budget = working_memory_bytes(npx, None)
+    yd = list(Y.to_delayed().ravel())
+    y_off = np.concatenate([[0], np.cumsum(Y.chunks[0])]).tolist()
+    x_off = np.concatenate([[0], np.cumsum(X.chunks[0])]).tolist()
+    blocks = []
+    for b, xb in enumerate(X.to_delayed().ravel()):
+        r_b = r if np.ndim(r) == 0 else r[x_off[b] : x_off[b + 1]]
+        parts = [
+            delayed(_radius_pair, pure=True)(
+                xb,
+                yb,
+                r_b,
+                (name, p),
+                (x_off[b], y_off[j]),
+                (exclude_self, sort_results),
+                budget,
+            )
+            for j, yb in enumerate(yd)
+        ]
+        while len(parts) > 1:
+            parts = [
+                delayed(_radius_merge, pure=True)(
+                    parts[i : i + _SPLIT_EVERY], sort_results
+                )
+                for i in range(0, len(parts), _SPLIT_EVERY)
+            ]
+        blocks.append(parts[0])
+    dists: list[Any] = []
+    inds: list[Any] = []
+    for counts, idx, dist in dask.compute(*blocks):
+        cut = np.cumsum(counts)[:-1]
+        inds.extend(np.split(idx, cut))
+        dists.extend(np.split(dist, cut))
+    return dists, inds

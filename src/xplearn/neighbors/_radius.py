@@ -5,6 +5,9 @@ answer is ragged (each query has its own number of neighbours), which no
 Array API array holds, so the membership and the per-query lists are kept on
 the host, as scikit-learn's object arrays are.  :func:`radius_rows` returns
 them as numpy arrays; the public methods move them to the query's framework.
+Fit data in dask is searched block by block on the workers
+(:func:`._dask.radius_blocks`), with this module's kernel per pair of blocks;
+only the pairs within the radius come back.
 """
 
 from __future__ import annotations
@@ -58,7 +61,6 @@ def radius_rows(
     array of distances (compute dtype) and of int64 indices.  ``X=None``
     queries the fit data, each point without itself.
     """
-    import numpy as np
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(est, "_fit_X")
@@ -74,31 +76,41 @@ def radius_rows(
     precomputed = general is not None and general.name == "precomputed"
     if not precomputed and (is_scipy_sparse(X) or is_scipy_sparse(est._fit_X)):
         return _sparse_rows(est, X, radius, sort_results)
-    if _dask.is_dask(est._fit_X):
-        # dask cannot hold ragged results: the fit data is gathered to the
-        # host (TODO(#14): per-block ragged results).
-        import copy
-
-        host = copy.copy(est)
-        host._fit_X = np.asarray(est._fit_X.compute())
-        edge, dev, dists, inds = radius_rows(host, X, radius, sort_results)
-        if X is None:  # the fit data's framework answers: dask
-            edge, Xc = Edge.of(est._fit_X)
-            dev = device_of(Xc)
-        return edge, dev, dists, inds
     if X is None:
         edge, Xc = Edge.of(est._fit_X)
     else:
         edge, Xc = est._query(X)
     r = check_radius(est.radius if radius is None else radius, int(Xc.shape[0]))
-    dists, inds = _dense_rows(
-        est, Xc, est._fit_X, r, edge.xp, 0, X is None, sort_results
+    name = est.effective_metric_
+    p = est.effective_metric_params_.get("p", 2.0)
+    if _dask.is_dask(est._fit_X):
+        # Blockwise on the workers: only the pairs within the radius come
+        # back, as host arrays (issue 14).
+        dists, inds = _dask.radius_blocks(
+            Xc,
+            est._fit_X,
+            r,
+            name,
+            p,
+            exclude_self=X is None,
+            sort_results=sort_results,
+        )
+        return edge, device_of(Xc), dists, inds
+    dists, inds = dense_rows(
+        (name, p, est._general_metric),
+        Xc,
+        est._fit_X,
+        r,
+        edge.xp,
+        0,
+        X is None,
+        sort_results,
     )
     return edge, device_of(Xc), dists, inds
 
 
-def _dense_rows(
-    est: Any,
+def dense_rows(
+    metric: tuple[str, float, GeneralMetric | None],
     Xc: Any,
     Y: Any,
     r: Any,
@@ -109,14 +121,13 @@ def _dense_rows(
 ) -> tuple[list[Any], list[Any]]:
     """Per query of ``Xc``: host (distances, indices) of ``Y``'s rows within ``r``.
 
-    ``offset``: the position of ``Xc``'s first row relative to ``Y``'s among
-    the fitted rows, for ``exclude_self``.
+    ``metric``: the fitted estimator's ``(effective_metric_, p, general
+    metric or None)``.  ``offset``: the position of ``Xc``'s first row
+    relative to ``Y``'s among the fitted rows, for ``exclude_self``.
     """
     import numpy as np
 
-    name = est.effective_metric_
-    p = est.effective_metric_params_.get("p", 2.0)
-    general = est._general_metric
+    name, p, general = metric
     if general is not None:
         name = general.name
         D, e = _general_distances(Xc, Y, general, xp), 0
@@ -195,6 +206,11 @@ def _sparse_rows(
         out = to_namespace(D, xp, device=dev)
         return xp.astype(out, dtype) if out.dtype != dtype else out
 
+    metric = (
+        est.effective_metric_,
+        est.effective_metric_params_.get("p", 2.0),
+        general,
+    )
     dtype = Y.dtype
     dists: list[Any] = []
     inds: list[Any] = []
@@ -205,7 +221,7 @@ def _sparse_rows(
         parts = []
         for c in range(0, m, y_rows):
             Yt = dense(Y[c : min(c + y_rows, m)] if y_rows < m else Y, Q.dtype)
-            pd, pi = _dense_rows(est, Q, Yt, r_t, xp, a - c, X is None, sort_results)
+            pd, pi = dense_rows(metric, Q, Yt, r_t, xp, a - c, X is None, sort_results)
             parts.append((pd, [i + c for i in pi]))
         for j in range(b - a):
             idx = np.concatenate([pi[j] for _, pi in parts])

@@ -164,7 +164,11 @@ class RadiusNeighborsRegressor(
     Distances are computed in the framework and on the device of the fit
     data.  Each query's neighbours are a ragged list, which lives on the host
     as :meth:`radius_neighbors`' object arrays do: the averages are taken
-    there and the answers moved to the query's framework and device.
+    there and the answers moved to the query's framework and device.  Fitted
+    on dask, the fit data stays on the workers: each call computes the pairs
+    within the radius blockwise there (one ``compute``), averages on the host
+    and returns dask arrays (computed, not lazy: the no-neighbour warning
+    depends on the neighbours found).
 
     Parameters
     ----------
