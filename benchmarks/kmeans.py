@@ -4,8 +4,8 @@ float32, k=64, every contender starting from the same initial centres:
 
 (a) milliseconds per Lloyd iteration over 20 fixed iterations (tol=0), on
     ``make_blobs`` data (N=200 000 × d=32, 64 centres, std 4); xplearn's
-    Lloyd also with ``screening="off"`` (the float32 E-step without the
-    bfloat16 screen), to show what the screen gives;
+    Lloyd also with ``screening="off"`` (no difference at d=32, where the
+    bfloat16 E-step screen does not run);
 (b) seconds to convergence (scikit-learn's defaults) on the same data, with
     the iterations, the final inertia and the agreement of the labels with
     scikit-learn's lloyd, to show the work is the same;
@@ -14,7 +14,9 @@ float32, k=64, every contender starting from the same initial centres:
     the others; every point its centre plus standard normal noise in all 32
     coordinates).  On such data float32 runs of different implementations
     part ways, so the work is compared by the relative difference of the
-    final inertia, not by the labels (PERF-NOTES).
+    final inertia, not by the labels (PERF-NOTES);
+(d) as (a) with 128 features, where the bfloat16 E-step screen runs: xplearn's
+    Lloyd with and without it, against scikit-learn's.
 
 Fairness as in ``run.py`` (see harness.py): torch imported before FAISS and
 scikit-learn, inside ``main``; every thread pool set to ``--threads`` and
@@ -46,6 +48,14 @@ if TYPE_CHECKING:
 N, D, K, ITERS = 200_000, 32, 64, 20
 OVERLAP_N, OVERLAP_GRID, OVERLAP_SPACING = 100_000, 4, 3.0
 QUICK = 10  # --quick divides the numbers of points by this
+# (d): wide enough for the bfloat16 E-step screen, and who runs there.
+WIDE_D = 128
+SCREEN_ROWS = {
+    "xplearn lloyd (numpy)",
+    "xplearn lloyd (torch)",
+    "xplearn lloyd (numpy, screening off)",
+    "scikit-learn lloyd",
+}
 
 # PERF-NOTES figures on this machine (float32, 2 threads), seconds per Lloyd
 # iteration, by problem.
@@ -76,11 +86,11 @@ def pools_of(name: str) -> tuple[str, ...]:
 # --- data -----------------------------------------------------------------------
 
 
-def blobs(n: int) -> np.ndarray:
+def blobs(n: int, d: int = D) -> np.ndarray:
     from sklearn.datasets import make_blobs
 
     X, _ = make_blobs(
-        n_samples=n, n_features=D, centers=K, cluster_std=4.0, random_state=0
+        n_samples=n, n_features=d, centers=K, cluster_std=4.0, random_state=0
     )
     return X.astype(np.float32)
 
@@ -174,7 +184,7 @@ def contenders(
         for a in ("lloyd", "elkan")
         for b in ("torch", "numpy")
     }
-    # What the bfloat16 E-step screen gives: the same fit in float32 only.
+    # What the bfloat16 E-step screen gives (d >= 64): the fit in float32 only.
     funcs["xplearn lloyd (numpy, screening off)"] = ours(X, init, "lloyd", "off")
     funcs["scikit-learn lloyd"] = sklearn_kmeans(X, init, "lloyd", **kw)
     funcs["scikit-learn elkan"] = sklearn_kmeans(X, init, "elkan", **kw)
@@ -205,12 +215,18 @@ def section(
     tag: str,
     X: np.ndarray,
     kw: dict[str, Any],
+    only: set[str] | None = None,
 ) -> tuple[dict[str, Timing], dict[str, Result]]:
-    """Time every contender on X (own processes included): timings, last results."""
+    """Time every contender on X (own processes included): timings, last results.
+
+    ``only``: the contenders to time (all by default).
+    """
     print(f"\n== {tag}", flush=True)
     init = initial_centres(X)
     fixed = "max_iter" in kw
     funcs = contenders(X, init, kw, fixed)
+    if only is not None:
+        funcs = {who: f for who, f in funcs.items() if who in only}
     results = {who: f() for who, f in funcs.items()}  # warm-up
     for who, r in results.items():
         print(f"{who:30s} warm; {r[0]} iterations, inertia {r[1]:.6g}")
@@ -257,10 +273,12 @@ def main() -> None:
     args, run, pools = started
     n, n_overlap = (N // QUICK, OVERLAP_N // QUICK) if args.quick else (N, OVERLAP_N)
     X, X_overlap = blobs(n), overlapping_blobs(n_overlap)
+    X_wide = blobs(n, WIDE_D)
     problems = {
         "a": f"(a) {n:,} × d={D}, k={K}",
         "b": f"(b) {n:,} × d={D}, k={K}",
         "c": f"(c) {n_overlap:,} × d={D}, k={K}",
+        "d": f"(d) {n:,} × d={WIDE_D}, k={K}",
     }
     with (
         OwnProcess(__file__, "sklearn", args.threads) as sklearn_alone,
@@ -274,8 +292,11 @@ def main() -> None:
             "a": section(args, run, alone, problems["a"], X, fixed_kw),
             "b": section(args, run, alone, problems["b"], X, {}),
             "c": section(args, run, alone, problems["c"], X_overlap, {}),
+            "d": section(
+                args, run, alone, problems["d"], X_wide, fixed_kw, SCREEN_ROWS
+            ),
         }
-    for key in ("a", "c"):
+    for key in ("a", "c", "d"):
         times, last = sections[key]
         for who, t in times.items():
             per_iteration = t.median / last[who][0]
@@ -331,6 +352,18 @@ def write(
             f"| {who} | {threads(who, t)} | {per:.1f} | {t.span(ms[who], '.1f')} | "
             f"{ref / per:.2f}× | {t.cores:.2f} | {t.where} |"
         )
+    lines += per_iteration(
+        sections["d"],
+        threads,
+        f"## {problems['d']}: per Lloyd iteration, {ITERS} fixed iterations, "
+        "the bfloat16 E-step screen",
+        (
+            f"`make_blobs` data as in (a) with {WIDE_D} features. From 64 features "
+            "on, xplearn's float32 Lloyd E-step is screened in bfloat16 "
+            '(`screening="auto"`, the default; labels, centres and inertia equal '
+            'those of `screening="off"`); below, as in (a), it is not.'
+        ),
+    )
     lines += converged(
         sections["b"],
         threads,
@@ -367,6 +400,37 @@ def write(
     (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     plot(sections, problems, args.out / f"{stem}.png")
+
+
+def per_iteration(
+    section: tuple[dict[str, Timing], dict[str, Result]],
+    threads: Callable[[str, Timing], str],
+    title: str,
+    about: str,
+) -> list[str]:
+    """A fixed-iterations table: milliseconds per iteration against scikit-learn."""
+    times, last = section
+    ms = {who: 1e3 / last[who][0] for who in times}
+    ref = times["scikit-learn lloyd"].median * ms["scikit-learn lloyd"]
+    lines = [
+        "",
+        title,
+        "",
+        about,
+        "",
+        (
+            "| contender | threads | ms / iteration (median) | range (min–max) | "
+            "vs scikit-learn lloyd | inertia | cores busy | timed in |"
+        ),
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | --- |",
+    ]
+    for who, t in times.items():
+        per = t.median * ms[who]
+        lines.append(
+            f"| {who} | {threads(who, t)} | {per:.1f} | {t.span(ms[who], '.1f')} | "
+            f"{ref / per:.2f}× | {last[who][1]:.7g} | {t.cores:.2f} | {t.where} |"
+        )
+    return lines
 
 
 def converged(

@@ -25,6 +25,7 @@ def forced(monkeypatch):
     """Screen every float32 Lloyd E-step of torch/numpy; count what it does."""
     calls = {"screens": 0, "certified": 0, "redone": 0}
     monkeypatch.setattr(kscreen, "_MIN_WORK", 0)
+    monkeypatch.setattr(kscreen, "_MIN_FEATURES", 0)
     monkeypatch.setitem(screen._FAST, "cpu", True)  # correctness does not care
     real = kscreen.LloydScreen.labels
 

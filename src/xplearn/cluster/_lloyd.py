@@ -158,9 +158,11 @@ def _screened(data: _Data, centers: Any, xp: ModuleType, sums: bool = False) -> 
 
     if numpy:
 
-        def finish(lo: int, hi: int, labels: Any, rows: Any) -> Any:
+        def finish(lo: int, hi: int, labels: Any, rows: Any, tail: int) -> Any:
             if rows.shape[0]:
                 labels[rows] = _numpy_nearest(data.Xa[rows], Ca, 1)[0]
+            if tail < hi:
+                labels[tail:hi] = _numpy_nearest(data.Xa[tail:hi], Ca, 1)[0]
             if not sums:
                 return None
             w = data.w[lo:hi]
@@ -170,10 +172,12 @@ def _screened(data: _Data, centers: Any, xp: ModuleType, sums: bool = False) -> 
     else:
         import torch
 
-        def finish(lo: int, hi: int, labels: Any, rows: Any) -> Any:
+        def finish(lo: int, hi: int, labels: Any, rows: Any, tail: int) -> Any:
             if rows.shape[0]:
                 idx = torch.from_numpy(rows)
                 labels[rows] = _labels(data.Xa[idx], Ca, xp).numpy()
+            if tail < hi:
+                labels[tail:hi] = _labels(data.Xa[tail:hi], Ca, xp).numpy()
 
         workers = torch.get_num_threads()
     got = data.screen.labels(centers, workers, finish)
