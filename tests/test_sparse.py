@@ -186,12 +186,32 @@ def test_kneighbors_sparse_equals_dense(metric, fit_fmt, query_fmt) -> None:
     assert dist.dtype == np.float64
     assert ind.dtype == np.int64
     np.testing.assert_array_equal(ind, ref_ind)
-    np.testing.assert_array_equal(dist, ref_dist)
+    _assert_same_distances(dist, ref_dist, metric, sp.issparse(Xs), Xs, Qs)
     # Leave-one-out on the fitted data (X=None): each point without itself.
     loo_dist, loo_ind = _nn(metric).fit(Xs).kneighbors()
     ref_loo_dist, ref_loo_ind = _nn(metric).fit(X).kneighbors()
     np.testing.assert_array_equal(loo_ind, ref_loo_ind)
-    np.testing.assert_array_equal(loo_dist, ref_loo_dist)
+    _assert_same_distances(loo_dist, ref_loo_dist, metric, sp.issparse(Xs), Xs, Xs)
+
+
+def _assert_same_distances(dist, dense_dist, metric, sparse_fit, Xs, Qs) -> None:
+    """Equal to the dense path's distances; cosine of sparse fit data: sklearn's.
+
+    Cosine of sparse fit data is summed over the shared features in column
+    order, as scikit-learn's sparse product sums: bit for bit its answer,
+    and within rounding of the dense path's GEMM (whose order is BLAS's).
+    """
+    if metric != "cosine" or not sparse_fit:
+        np.testing.assert_array_equal(dist, dense_dist)
+        return
+    import sklearn.neighbors as skn
+
+    ref = skn.NearestNeighbors(n_neighbors=dist.shape[1], metric="cosine")
+    ref_dist, _ = ref.fit(sp.csr_matrix(Xs)).kneighbors(
+        None if Qs is Xs else sp.csr_matrix(Qs)
+    )
+    np.testing.assert_array_equal(dist, ref_dist)
+    np.testing.assert_allclose(dist, dense_dist, rtol=0, atol=8 * np.finfo(float).eps)
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine", "manhattan"])
@@ -257,7 +277,8 @@ def test_sparse_classifier_regressor_and_graph() -> None:
         np.testing.assert_allclose(reg.predict(sp.csr_matrix(Q)), sk.predict(Q))
     nn = _nn("cosine").fit(sp.csr_matrix(X))
     graph = nn.kneighbors_graph(sp.csr_matrix(Q), mode="distance")
-    ref_graph = _nn("cosine").fit(X).kneighbors_graph(Q, mode="distance")
+    ref = skn.NearestNeighbors(n_neighbors=6, metric="cosine").fit(sp.csr_matrix(X))
+    ref_graph = ref.kneighbors_graph(sp.csr_matrix(Q), mode="distance")
     assert sp.issparse(graph)
     np.testing.assert_array_equal(graph.toarray(), ref_graph.toarray())
 
@@ -440,3 +461,97 @@ def test_sparse_euclidean_products_are_exact(dtype) -> None:
                 assert not ((g != r) & ~near).any()
         for a, b in ((got[0], ref[0]), (loo[0], ref_loo[0])):
             np.testing.assert_allclose(a, b, rtol=4 * np.finfo(dtype).eps)
+
+
+# -- sparse-product searches (euclidean, sqeuclidean, cosine) ------------------
+
+
+def _text_like(n: int, d: int = 300, seed: int = 0) -> np.ndarray:
+    """Zipf-like columns (a few held by most rows), duplicates and zero rows.
+
+    The common columns are the dense block of the products' screen, the
+    rest its sparse product; values on a grid tie many distances.
+    """
+    rng = np.random.default_rng(seed)
+    held = np.minimum(0.9, 3.0 / np.arange(1, d + 1))
+    X = (rng.random((n, d)) < held) * rng.integers(1, 4, (n, d)) / 4.0
+    X[5] = X[3]  # duplicates
+    X[n // 2] = X[3]
+    X[7] = 0.0  # zero rows (cosine: distance 1 to everything)
+    X[n - 1] = 0.0
+    return X
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
+@pytest.mark.parametrize("query_fmt", ["csr", "dense", "none"])
+@pytest.mark.parametrize("memory", [None, 0.05])
+def test_sparse_products_search_is_exact(metric, query_fmt, memory) -> None:
+    from sklearn.metrics.pairwise import cosine_distances
+
+    import xplearn
+
+    X, Q = _text_like(400), _text_like(60, seed=1)
+    Q[10] = X[3]
+    Xs = sp.csr_matrix(X)
+    snap = _snapshot(Xs)
+    query = {"csr": sp.csr_matrix(Q), "dense": Q, "none": None}[query_fmt]
+    with xplearn.config_context(working_memory=memory):  # tiles of a few rows
+        dist, ind = _nn(metric, k=8).fit(Xs).kneighbors(query)
+    _assert_unchanged(Xs, snap)
+    assert isinstance(dist, np.ndarray)
+    assert dist.dtype == np.float64
+    assert ind.dtype == np.int64
+    ref = _nn(metric, k=8).fit(X).kneighbors(None if query is None else Q)
+    if metric != "cosine":
+        np.testing.assert_array_equal(ind, ref[1])
+        np.testing.assert_array_equal(dist, ref[0])  # bit for bit
+        return
+    # Cosine: scikit-learn's sparse distances bit for bit, ranked with ties
+    # to the lower index (scikit-learn's argpartition breaks them as it
+    # falls); the dense path's GEMM rounds otherwise, and orders neighbours
+    # an ulp apart its own way.
+    D = cosine_distances(sp.csr_matrix(Q if query is not None else X), Xs)
+    want = np.argsort(D, axis=1, kind="stable")[:, :9]
+    if query is None:  # leave-one-out: without itself, else the first (sklearn)
+        keep = want != np.arange(len(X))[:, None]
+        keep[keep.all(axis=1), 0] = False
+        want = want[keep].reshape(len(X), 8)
+    want = want[:, :8]
+    np.testing.assert_array_equal(ind, want)
+    np.testing.assert_array_equal(dist, np.take_along_axis(D, want, axis=1))
+    np.testing.assert_allclose(dist, ref[0], rtol=0, atol=8 * np.finfo(float).eps)
+
+
+def test_sparse_cosine_zero_rows_and_float32() -> None:
+    X = _text_like(200)
+    Q = np.zeros((2, X.shape[1]))
+    Q[1] = X[7]  # a zero row, as a query against zero rows too
+    dist, ind = _nn("cosine", k=5).fit(sp.csr_matrix(X)).kneighbors(sp.csr_matrix(Q))
+    np.testing.assert_array_equal(dist, np.ones((2, 5)))
+    np.testing.assert_array_equal(ind, [np.arange(5)] * 2)
+    # A zero fitted row is at distance 1 from a non-zero query, as in sklearn.
+    d_all, i_all = _nn("cosine", k=200).fit(sp.csr_matrix(X)).kneighbors(X[:1])
+    assert d_all[0, list(i_all[0]).index(7)] == 1.0
+    # float32 is searched in float64 and answered in float32: the float64
+    # answer rounded.
+    X32 = X.astype(np.float32)
+    got = _nn("cosine").fit(sp.csr_matrix(X32)).kneighbors(sp.csr_matrix(X32[:30]))
+    want = _nn("cosine").fit(sp.csr_matrix(X32.astype(np.float64)))
+    want = want.kneighbors(sp.csr_matrix(X32[:30].astype(np.float64)))
+    assert got[0].dtype == np.float32
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0], want[0].astype(np.float32))
+
+
+@pytest.mark.parametrize("d", [1, 5, 8, 13, 128, 129, 300, 1000, 20_003])
+def test_pairwise_sum_model_sums_as_numpy(d) -> None:
+    from xplearn.neighbors._sparse_products import pairwise_sum_model
+
+    model = pairwise_sum_model(d)
+    assert model is not None
+    rng = np.random.default_rng(d)
+    rows = rng.random((20, d)) * 10.0 ** rng.integers(-8, 8, (20, d))
+    rows[rng.random((20, d)) < 0.8] = 0.0
+    pair, col = np.nonzero(rows)
+    got = model.sums(pair, col, rows[pair, col], 20)
+    np.testing.assert_array_equal(got, rows.sum(axis=1))

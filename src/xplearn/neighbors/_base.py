@@ -36,11 +36,11 @@ from ._search import search, search_lazy
 from ._sparse import (
     callable_search,
     check_sparse_metric,
-    euclidean_csr,
     host_edge,
     sparse_search,
 )
 from ._sparse import scale_exponent as sparse_scale_exponent
+from ._sparse_products import FittedProducts, products_search
 
 
 def check_n_neighbors(n_neighbors: Any, n_samples_fit: int) -> int:
@@ -336,6 +336,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         name, p = self._metric()
         general = self._general_metric
         precomputed = general is not None and general.name == "precomputed"
+        self._products: FittedProducts | None = None
         if precomputed and is_sparse(X):
             # A sparse graph (a neighbours transformer's) stays scipy CSR.
             edge, Xc = fit_graph(self, X)
@@ -385,6 +386,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         check_sparse_metric(self.metric, name, self._general_metric)
         Xc = check_sparse(X)
         validate_data(self, Xc, skip_check_array=True, reset=True)
+        if self._general_metric is None and name in {*EUCLIDEAN, "cosine"}:
+            # The sparse-product search's screen of the fitted rows, built once.
+            self._products = FittedProducts(Xc, name)
         return host_edge(Xc.dtype), Xc
 
     def _precomputed(self) -> bool:
@@ -465,9 +469,10 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             # Data out of the safe range is searched at one power-of-two
             # scale for all tiles (the dense search's, see ``_scaling``).
             e = 0 if general else sparse_scale_exponent(Xc, self._fit_X, name, p, xp)
-            if not e and name in EUCLIDEAN and is_scipy_sparse(self._fit_X):
-                return euclidean_csr(
-                    Xc, self._fit_X, k, squared=name == "sqeuclidean", xp=xp
+            products = getattr(self, "_products", None)
+            if not e and products is not None:
+                return products_search(
+                    Xc, products, k, squared=name == "sqeuclidean", xp=xp
                 )
             # Tiles are merged on squared Euclidean distances, the order the
             # dense search ranks by (two squares an ulp apart can share a root).
