@@ -545,7 +545,7 @@ def test_sparse_cosine_zero_rows_and_float32() -> None:
 
 @pytest.mark.parametrize("d", [1, 5, 8, 13, 128, 129, 300, 1000, 20_003])
 def test_pairwise_sum_model_sums_as_numpy(d) -> None:
-    from xplearn.neighbors._sparse_products import pairwise_sum_model
+    from xplearn.metrics._sparse import pairwise_sum_model
 
     model = pairwise_sum_model(d)
     assert model is not None
@@ -555,3 +555,205 @@ def test_pairwise_sum_model_sums_as_numpy(d) -> None:
     pair, col = np.nonzero(rows)
     got = model.sums(pair, col, rows[pair, col], 20)
     np.testing.assert_array_equal(got, rows.sum(axis=1))
+
+
+# -- torch sparse tensors (read as scipy CSR on the host, answered in torch) ---
+
+
+def _torch_sparse(torch, A, layout):
+    import warnings
+
+    t = torch.asarray(A)
+    with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        return t.to_sparse_csr() if layout == "csr" else t.to_sparse()
+
+
+def _assert_torch(torch, a, dtype) -> None:
+    assert isinstance(a, torch.Tensor)
+    assert a.device.type == "cpu"
+    assert a.layout == torch.strided
+    assert a.dtype == dtype
+
+
+@pytest.mark.parametrize("layout", ["csr", "coo"])
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "manhattan"])
+def test_torch_sparse_kneighbors_equals_scipy(torch, layout, metric) -> None:
+    X, Q = _text_like(200), _text_like(30, seed=1)
+    Xt, Qt = _torch_sparse(torch, X, layout), _torch_sparse(torch, Q, layout)
+    before = [t.clone() for t in (Xt.values(), Qt.values())]
+    nn = _nn(metric).fit(Xt)
+    dist, ind = nn.kneighbors(Qt)
+    _assert_torch(torch, dist, torch.float64)
+    _assert_torch(torch, ind, torch.int64)
+    ref = _nn(metric).fit(sp.csr_matrix(X)).kneighbors(sp.csr_matrix(Q))
+    np.testing.assert_array_equal(ind.numpy(), ref[1])
+    np.testing.assert_array_equal(dist.numpy(), ref[0])
+    # Dense torch queries against torch sparse fit data, and leave-one-out.
+    dist, ind = nn.kneighbors(torch.asarray(Q))
+    _assert_torch(torch, dist, torch.float64)
+    np.testing.assert_array_equal(ind.numpy(), ref[1])
+    loo = nn.kneighbors()
+    ref_loo = _nn(metric).fit(sp.csr_matrix(X)).kneighbors()
+    np.testing.assert_array_equal(loo[1], ref_loo[1])
+    for t, b in zip((Xt.values(), Qt.values()), before, strict=True):
+        assert torch.equal(t, b)  # the caller's tensors untouched
+    graph = nn.kneighbors_graph(Qt, mode="distance")
+    assert graph.layout == torch.sparse_csr
+    ref_graph = _nn(metric).fit(sp.csr_matrix(X))
+    ref_graph = ref_graph.kneighbors_graph(sp.csr_matrix(Q), mode="distance")
+    np.testing.assert_array_equal(graph.crow_indices().numpy(), ref_graph.indptr)
+    np.testing.assert_array_equal(graph.col_indices().numpy(), ref_graph.indices)
+    np.testing.assert_array_equal(graph.values().numpy(), ref_graph.data)
+    got = nn.radius_neighbors(Qt, 0.8, sort_results=True)
+    want = _nn(metric).fit(sp.csr_matrix(X))
+    want = want.radius_neighbors(sp.csr_matrix(Q), 0.8, sort_results=True)
+    for a, b in zip(got[1], want[1], strict=True):
+        _assert_torch(torch, a, torch.int64)
+        np.testing.assert_array_equal(a.numpy(), b)
+
+
+def test_torch_sparse_estimators(torch) -> None:
+    from xplearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+    X, Q = _text_like(200), _text_like(30, seed=1)
+    X32 = X.astype(np.float32)
+    Xt, Qt = _torch_sparse(torch, X32, "csr"), _torch_sparse(torch, Q, "csr")
+    y = (X.sum(axis=1) > np.median(X.sum(axis=1))).astype(np.int64)
+    clf = KNeighborsClassifier(5, weights="distance").fit(Xt, torch.asarray(y))
+    ref = KNeighborsClassifier(5, weights="distance").fit(sp.csr_matrix(X32), y)
+    pred = clf.predict(Qt)
+    _assert_torch(torch, pred, torch.int64)
+    np.testing.assert_array_equal(pred.numpy(), ref.predict(sp.csr_matrix(Q)))
+    proba = clf.predict_proba(Qt)
+    _assert_torch(torch, proba, torch.float32)
+    np.testing.assert_array_equal(proba.numpy(), ref.predict_proba(sp.csr_matrix(Q)))
+    assert clf.score(Qt, torch.asarray(y[:30])) == ref.score(sp.csr_matrix(Q), y[:30])
+    reg = KNeighborsRegressor(5).fit(Xt, torch.asarray(X[:, 0]))
+    sk = KNeighborsRegressor(5).fit(sp.csr_matrix(X32), X[:, 0])
+    out = reg.predict(Qt)
+    want = sk.predict(sp.csr_matrix(Q))
+    _assert_torch(torch, out, torch.from_numpy(want).dtype)
+    np.testing.assert_array_equal(out.numpy(), want)
+
+
+@pytest.mark.parametrize("cls", [KMeans, MiniBatchKMeans])
+def test_torch_sparse_kmeans(torch, cls) -> None:
+    X = _sparse_blobs()
+    Xt = _torch_sparse(torch, X, "csr")
+    kw = {"n_init": 1, "random_state": 0}
+    if cls is MiniBatchKMeans:
+        kw["batch_size"] = 50
+    ours = cls(4, **kw).fit(Xt)
+    ref = cls(4, **kw).fit(sp.csr_matrix(X))
+    _assert_torch(torch, ours.cluster_centers_, torch.float64)
+    _assert_torch(torch, ours.labels_, torch.from_numpy(ref.labels_).dtype)
+    np.testing.assert_array_equal(ours.labels_.numpy(), ref.labels_)
+    np.testing.assert_array_equal(ours.cluster_centers_.numpy(), ref.cluster_centers_)
+    labels = ours.predict(Xt)
+    _assert_torch(torch, labels, ours.labels_.dtype)
+    np.testing.assert_array_equal(labels.numpy(), ref.predict(sp.csr_matrix(X)))
+    D = ours.transform(Xt)
+    _assert_torch(torch, D, torch.float64)
+    np.testing.assert_array_equal(D.numpy(), ref.transform(sp.csr_matrix(X)))
+    assert ours.score(Xt) == ref.score(sp.csr_matrix(X))
+    np.testing.assert_array_equal(
+        cls(4, **kw).fit_predict(Xt).numpy(), cls(4, **kw).fit_predict(sp.csr_matrix(X))
+    )
+    # Dense torch queries use the torch centres.
+    np.testing.assert_array_equal(ours.predict(torch.asarray(X)).numpy(), ref.labels_)
+    if cls is MiniBatchKMeans:
+        ours.partial_fit(Xt)
+        ref.partial_fit(sp.csr_matrix(X))
+        np.testing.assert_array_equal(
+            ours.cluster_centers_.numpy(), ref.cluster_centers_
+        )
+
+
+def test_torch_sparse_errors(torch) -> None:
+    X = _text_like(50)
+    with pytest.raises(TypeError, match=r"sparse torch tensor on meta.*\.cpu\(\)"):
+        _nn("euclidean").fit(_torch_sparse(torch, X, "csr").to("meta"))
+    nn = _nn("euclidean").fit(X)
+    with pytest.raises(ValueError, match="expecting 300 features"):
+        nn.kneighbors(_torch_sparse(torch, X[:, :10], "csr"))
+    with pytest.raises(ValueError, match="not valid for sparse"):
+        _nn("chebyshev").fit(_torch_sparse(torch, X, "csr"))
+    from xplearn.metrics import pairwise_distances
+
+    with pytest.raises(TypeError, match="'chebyshev' does not take sparse input"):
+        pairwise_distances(torch.asarray(X).to_sparse(), metric="chebyshev")
+
+
+# -- the functions: pairwise_distances and kneighbors ---------------------------
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "manhattan", "cosine"])
+@pytest.mark.parametrize("other", ["csr", "dense", "none"])
+def test_pairwise_distances_sparse(metric, other) -> None:
+    from sklearn.metrics import pairwise_distances as sk_pairwise
+
+    from xplearn.metrics import pairwise_distances
+
+    X, Y = _text_like(40), _text_like(30, seed=1)
+    Xs = sp.csr_matrix(X)
+    snap = _snapshot(Xs)
+    Yo = {"csr": sp.csc_matrix(Y), "dense": Y, "none": None}[other]
+    D = pairwise_distances(Xs, Yo, metric=metric)
+    _assert_unchanged(Xs, snap)
+    assert isinstance(D, np.ndarray)
+    assert D.dtype == np.float64
+    Yd = X if other == "none" else Y
+    if metric == "cosine":  # scikit-learn's sparse cosine, bit for bit
+        ref = sk_pairwise(
+            Xs, None if other == "none" else sp.csr_matrix(Y), metric=metric
+        )
+        np.testing.assert_array_equal(D, ref)
+        return
+    # The dense differences summed as numpy sums them, bit for bit.
+    diff = X[:, None, :] - Yd[None, :, :]
+    want = np.abs(diff).sum(axis=2) if metric == "manhattan" else (diff * diff).sum(2)
+    np.testing.assert_array_equal(D, np.sqrt(want) if metric == "euclidean" else want)
+    if other == "none":
+        assert (np.diag(D) == 0).all()
+    np.testing.assert_allclose(D, sk_pairwise(X, Yd, metric=metric), atol=1e-12)
+
+
+def test_pairwise_distances_sparse_errors_and_float32(torch) -> None:
+    from xplearn.metrics import pairwise_distances
+
+    X = _text_like(20).astype(np.float32)
+    D = pairwise_distances(sp.csr_matrix(X), metric="l1")
+    assert D.dtype == np.float32
+    with pytest.raises(TypeError, match="'chebyshev' does not take sparse input"):
+        pairwise_distances(sp.csr_matrix(X), metric="chebyshev")
+    with pytest.raises(TypeError, match="does not take sparse input"):
+        pairwise_distances(sp.csr_matrix(X), metric="minkowski", p=3)
+    with pytest.raises(ValueError, match="Y has 5 features, but X has 300"):
+        pairwise_distances(sp.csr_matrix(X), X[:, :5], metric="cosine")
+    Dt = pairwise_distances(_torch_sparse(torch, X, "csr"), metric="cosine")
+    _assert_torch(torch, Dt, torch.float32)
+    np.testing.assert_array_equal(
+        Dt.numpy(), pairwise_distances(sp.csr_matrix(X), metric="cosine")
+    )
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "manhattan"])
+def test_kneighbors_function_sparse(metric) -> None:
+    from xplearn.neighbors import kneighbors
+
+    X, Q = _text_like(100), _text_like(20, seed=1)
+    dist, ind = kneighbors(sp.csr_matrix(Q), sp.csr_matrix(X), 4, metric=metric)
+    ref = _nn(metric, k=4).fit(sp.csr_matrix(X)).kneighbors(sp.csr_matrix(Q))
+    np.testing.assert_array_equal(ind, ref[1])
+    np.testing.assert_array_equal(dist, ref[0])
+    # Y=None: each point is its own nearest neighbour, at distance 0.
+    ind = kneighbors(
+        sp.csr_matrix(X), None, 1, metric="euclidean", return_distance=False
+    )
+    first = [int(np.flatnonzero((x == X).all(axis=1))[0]) for x in X]  # duplicates
+    np.testing.assert_array_equal(ind[:, 0], first)
+    dense_q = kneighbors(Q, sp.csr_matrix(X), 4, metric=metric)
+    np.testing.assert_array_equal(dense_q[1], ref[1])
+    with pytest.raises(ValueError, match="n_neighbors"):
+        kneighbors(sp.csr_matrix(Q), sp.csr_matrix(X), 101)

@@ -17,7 +17,7 @@ from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
 from xplearn._namespace import device_of, is_lazy
 from xplearn._scaling import scale_back, times_pow2
-from xplearn._sparse import check_sparse, is_scipy_sparse
+from xplearn._sparse import check_sparse, is_scipy_sparse, takes_torch_sparse
 from xplearn._traced import check_not_traced, is_jax_tracer, traced_method
 from xplearn._validation import check_fit_input, check_n_features, check_query
 from xplearn.metrics import EUCLIDEAN, check_metric, prepare_pair
@@ -108,7 +108,10 @@ def kneighbors(
     Returns
     -------
     distances : array of shape (n_queries, n_neighbors)
-        Ascending, in the floating dtype of ``X``.
+        Ascending, in the floating dtype of ``X``.  Sparse ``X`` or ``Y``
+        (scipy CSR/CSC, torch sparse on the CPU) is searched as
+        :class:`NearestNeighbors` searches it, on the host; the answer is in
+        the framework of ``X``.
     indices : array of shape (n_queries, n_neighbors)
         int64 row indices into ``Y``; of equal distances the lower index comes
         first, on every backend.
@@ -134,6 +137,8 @@ def kneighbors(
         from xplearn.jax._functional import kneighbors as traced
 
         return traced(X, Y, n_neighbors, metric, return_distance, kwds)
+    if _is_sparse_input(X) or _is_sparse_input(Y):
+        return _kneighbors_sparse(X, Y, n_neighbors, metric, return_distance, kwds)
     general = general_metric(metric, kwds)
     if general is not None:
         return _kneighbors_general(X, Y, n_neighbors, general, return_distance)
@@ -148,6 +153,38 @@ def kneighbors(
     if dist.dtype != out_dtype:
         dist = xp.astype(dist, out_dtype)
     return edge.to_caller((dist, ind) if return_distance else ind)
+
+
+def _is_sparse_input(X: Any) -> bool:
+    from xplearn._sparse import is_torch_sparse
+
+    return is_scipy_sparse(X) or is_torch_sparse(X)
+
+
+def _kneighbors_sparse(
+    X: Any,
+    Y: Any,
+    n_neighbors: int,
+    metric: Any,
+    return_distance: bool,
+    kwds: dict[str, Any],
+) -> Any:
+    """:func:`kneighbors` with a sparse side: :class:`NearestNeighbors`' search.
+
+    The estimator's sparse paths (scipy CSR/CSC, torch sparse on the CPU)
+    answer in the framework of ``X``; ``Y`` None searches ``X`` itself (each
+    point its own nearest neighbour).
+    """
+    from ._unsupervised import NearestNeighbors
+
+    params = dict(kwds)
+    p = params.pop("p", 2)
+    nn = NearestNeighbors(
+        n_neighbors=n_neighbors, metric=metric, p=p, metric_params=params or None
+    )
+    nn.fit(X if Y is None else Y)
+    k = check_n_neighbors(n_neighbors, nn.n_samples_fit_)
+    return nn.kneighbors(X, n_neighbors=k, return_distance=return_distance)
 
 
 def _kneighbors_general(
@@ -492,6 +529,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             return general_search(Xc, self._fit_X, k, general, xp)
         return search(Xc, self._fit_X, k, name, p, xp)
 
+    @takes_torch_sparse
     def radius_neighbors(
         self,
         X: Any = None,
@@ -544,6 +582,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             out_i[i] = edge.to_caller(to_namespace(ix, xp, device=dev))
         return (out_d, out_i) if return_distance else out_i
 
+    @takes_torch_sparse
     def radius_neighbors_graph(
         self,
         X: Any = None,
@@ -618,6 +657,7 @@ class _KNeighborsBase(_NeighborsBase):
             xp.reshape(ind[keep], (n, k)),
         )
 
+    @takes_torch_sparse
     @traced_method
     def kneighbors(
         self,
@@ -687,6 +727,7 @@ class _KNeighborsBase(_NeighborsBase):
             dist, ind = self._search(Xc, k, edge.xp, exclude_self=False)
         return edge, Xc, dist, ind
 
+    @takes_torch_sparse
     def kneighbors_graph(
         self, X: Any = None, n_neighbors: int | None = None, mode: str = "connectivity"
     ) -> Any:
