@@ -134,9 +134,11 @@ def torch_from_host(out: Any, dtype: Any) -> Any:
     return t.to(dtype) if half and t.is_floating_point() else t
 
 
-# Fitted attributes of sparse data given to fit as a torch tensor that go
-# back to torch (the fitted rows of the neighbours estimators stay scipy CSR,
-# which the sparse search reads).
+# Fitted attributes that go back to torch after a fit on a torch sparse
+# tensor, named by the estimator class (``_torch_sparse_fitted``): KMeans'
+# centres and labels.  The fitted rows of the neighbours estimators stay
+# scipy CSR, which the sparse search reads, and MiniBatchKMeans keeps its
+# centres on the host with the rest of the state partial_fit goes on from.
 _TORCH_FITTED = ("cluster_centers_", "labels_")
 
 
@@ -146,7 +148,7 @@ def takes_torch_sparse(method: Callable[P, R]) -> Callable[P, R]:
     ``X`` is read as a scipy CSR matrix (:func:`torch_sparse_to_scipy`),
     ``method`` runs the scipy sparse path, and its answer comes back as
     torch (:func:`torch_from_host`); a ``fit`` also turns the fitted
-    centres and labels to torch.
+    attributes the class names in ``_torch_sparse_fitted`` to torch.
     """
     name = method.__name__
 
@@ -171,9 +173,10 @@ def takes_torch_sparse(method: Callable[P, R]) -> Callable[P, R]:
                 value = getattr(est, attr, None)
                 if isinstance(value, torch.Tensor):
                     setattr(est, attr, to_numpy(value))
+        back = getattr(type(est), "_torch_sparse_fitted", ())
         out = method(*args, **kwargs)
         if fitting:
-            for attr in _TORCH_FITTED:
+            for attr in back:
                 value = getattr(est, attr, None)
                 if value is not None and not is_torch_sparse(value):
                     setattr(est, attr, torch_from_host(value, dtype))

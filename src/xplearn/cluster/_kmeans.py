@@ -106,6 +106,9 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
     [1.0, 10.0]
     """
 
+    # Fitted on a torch sparse tensor, these come back as torch (_sparse).
+    _torch_sparse_fitted: tuple[str, ...] = ("cluster_centers_", "labels_")
+
     def __init__(
         self,
         n_clusters: int = 8,

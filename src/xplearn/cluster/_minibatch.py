@@ -97,6 +97,10 @@ class MiniBatchKMeans(KMeans):
     [1.0, 10.0]
     """
 
+    # Fitted on a torch sparse tensor: the labels come back as torch; the
+    # centres stay numpy with the host state partial_fit goes on from.
+    _torch_sparse_fitted = ("labels_",)
+
     _default_n_init = 3
 
     def __init__(
