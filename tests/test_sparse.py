@@ -186,12 +186,32 @@ def test_kneighbors_sparse_equals_dense(metric, fit_fmt, query_fmt) -> None:
     assert dist.dtype == np.float64
     assert ind.dtype == np.int64
     np.testing.assert_array_equal(ind, ref_ind)
-    np.testing.assert_array_equal(dist, ref_dist)
+    _assert_same_distances(dist, ref_dist, metric, sp.issparse(Xs), Xs, Qs)
     # Leave-one-out on the fitted data (X=None): each point without itself.
     loo_dist, loo_ind = _nn(metric).fit(Xs).kneighbors()
     ref_loo_dist, ref_loo_ind = _nn(metric).fit(X).kneighbors()
     np.testing.assert_array_equal(loo_ind, ref_loo_ind)
-    np.testing.assert_array_equal(loo_dist, ref_loo_dist)
+    _assert_same_distances(loo_dist, ref_loo_dist, metric, sp.issparse(Xs), Xs, Xs)
+
+
+def _assert_same_distances(dist, dense_dist, metric, sparse_fit, Xs, Qs) -> None:
+    """Equal to the dense path's distances; cosine of sparse fit data: sklearn's.
+
+    Cosine of sparse fit data is summed over the shared features in column
+    order, as scikit-learn's sparse product sums: bit for bit its answer,
+    and within rounding of the dense path's GEMM (whose order is BLAS's).
+    """
+    if metric != "cosine" or not sparse_fit:
+        np.testing.assert_array_equal(dist, dense_dist)
+        return
+    import sklearn.neighbors as skn
+
+    ref = skn.NearestNeighbors(n_neighbors=dist.shape[1], metric="cosine")
+    ref_dist, _ = ref.fit(sp.csr_matrix(Xs)).kneighbors(
+        None if Qs is Xs else sp.csr_matrix(Qs)
+    )
+    np.testing.assert_array_equal(dist, ref_dist)
+    np.testing.assert_allclose(dist, dense_dist, rtol=0, atol=8 * np.finfo(float).eps)
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine", "manhattan"])
@@ -257,7 +277,8 @@ def test_sparse_classifier_regressor_and_graph() -> None:
         np.testing.assert_allclose(reg.predict(sp.csr_matrix(Q)), sk.predict(Q))
     nn = _nn("cosine").fit(sp.csr_matrix(X))
     graph = nn.kneighbors_graph(sp.csr_matrix(Q), mode="distance")
-    ref_graph = _nn("cosine").fit(X).kneighbors_graph(Q, mode="distance")
+    ref = skn.NearestNeighbors(n_neighbors=6, metric="cosine").fit(sp.csr_matrix(X))
+    ref_graph = ref.kneighbors_graph(sp.csr_matrix(Q), mode="distance")
     assert sp.issparse(graph)
     np.testing.assert_array_equal(graph.toarray(), ref_graph.toarray())
 
@@ -440,3 +461,305 @@ def test_sparse_euclidean_products_are_exact(dtype) -> None:
                 assert not ((g != r) & ~near).any()
         for a, b in ((got[0], ref[0]), (loo[0], ref_loo[0])):
             np.testing.assert_allclose(a, b, rtol=4 * np.finfo(dtype).eps)
+
+
+# -- sparse-product searches (euclidean, sqeuclidean, cosine) ------------------
+
+
+def _text_like(n: int, d: int = 300, seed: int = 0) -> np.ndarray:
+    """Zipf-like columns (a few held by most rows), duplicates and zero rows.
+
+    The common columns are the dense block of the products' screen, the
+    rest its sparse product; values on a grid tie many distances.
+    """
+    rng = np.random.default_rng(seed)
+    held = np.minimum(0.9, 3.0 / np.arange(1, d + 1))
+    X = (rng.random((n, d)) < held) * rng.integers(1, 4, (n, d)) / 4.0
+    X[5] = X[3]  # duplicates
+    X[n // 2] = X[3]
+    X[7] = 0.0  # zero rows (cosine: distance 1 to everything)
+    X[n - 1] = 0.0
+    return X
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
+@pytest.mark.parametrize("query_fmt", ["csr", "dense", "none"])
+@pytest.mark.parametrize("memory", [None, 0.05])
+def test_sparse_products_search_is_exact(metric, query_fmt, memory) -> None:
+    from sklearn.metrics.pairwise import cosine_distances
+
+    import xplearn
+
+    X, Q = _text_like(400), _text_like(60, seed=1)
+    Q[10] = X[3]
+    Xs = sp.csr_matrix(X)
+    snap = _snapshot(Xs)
+    query = {"csr": sp.csr_matrix(Q), "dense": Q, "none": None}[query_fmt]
+    with xplearn.config_context(working_memory=memory):  # tiles of a few rows
+        dist, ind = _nn(metric, k=8).fit(Xs).kneighbors(query)
+    _assert_unchanged(Xs, snap)
+    assert isinstance(dist, np.ndarray)
+    assert dist.dtype == np.float64
+    assert ind.dtype == np.int64
+    ref = _nn(metric, k=8).fit(X).kneighbors(None if query is None else Q)
+    if metric != "cosine":
+        np.testing.assert_array_equal(ind, ref[1])
+        np.testing.assert_array_equal(dist, ref[0])  # bit for bit
+        return
+    # Cosine: scikit-learn's sparse distances bit for bit, ranked with ties
+    # to the lower index (scikit-learn's argpartition breaks them as it
+    # falls); the dense path's GEMM rounds otherwise, and orders neighbours
+    # an ulp apart its own way.
+    D = cosine_distances(sp.csr_matrix(Q if query is not None else X), Xs)
+    want = np.argsort(D, axis=1, kind="stable")[:, :9]
+    if query is None:  # leave-one-out: without itself, else the first (sklearn)
+        keep = want != np.arange(len(X))[:, None]
+        keep[keep.all(axis=1), 0] = False
+        want = want[keep].reshape(len(X), 8)
+    want = want[:, :8]
+    np.testing.assert_array_equal(ind, want)
+    np.testing.assert_array_equal(dist, np.take_along_axis(D, want, axis=1))
+    np.testing.assert_allclose(dist, ref[0], rtol=0, atol=8 * np.finfo(float).eps)
+
+
+def test_sparse_cosine_zero_rows_and_float32() -> None:
+    X = _text_like(200)
+    Q = np.zeros((2, X.shape[1]))
+    Q[1] = X[7]  # a zero row, as a query against zero rows too
+    dist, ind = _nn("cosine", k=5).fit(sp.csr_matrix(X)).kneighbors(sp.csr_matrix(Q))
+    np.testing.assert_array_equal(dist, np.ones((2, 5)))
+    np.testing.assert_array_equal(ind, [np.arange(5)] * 2)
+    # A zero fitted row is at distance 1 from a non-zero query, as in sklearn.
+    d_all, i_all = _nn("cosine", k=200).fit(sp.csr_matrix(X)).kneighbors(X[:1])
+    assert d_all[0, list(i_all[0]).index(7)] == 1.0
+    # float32 is searched in float64 and answered in float32: the float64
+    # answer rounded.
+    X32 = X.astype(np.float32)
+    got = _nn("cosine").fit(sp.csr_matrix(X32)).kneighbors(sp.csr_matrix(X32[:30]))
+    want = _nn("cosine").fit(sp.csr_matrix(X32.astype(np.float64)))
+    want = want.kneighbors(sp.csr_matrix(X32[:30].astype(np.float64)))
+    assert got[0].dtype == np.float32
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0], want[0].astype(np.float32))
+
+
+@pytest.mark.parametrize("d", [1, 5, 8, 13, 128, 129, 300, 1000, 20_003])
+def test_pairwise_sum_model_sums_as_numpy(d) -> None:
+    from xplearn.metrics._sparse import pairwise_sum_model
+
+    model = pairwise_sum_model(d)
+    assert model is not None
+    rng = np.random.default_rng(d)
+    rows = rng.random((20, d)) * 10.0 ** rng.integers(-8, 8, (20, d))
+    rows[rng.random((20, d)) < 0.8] = 0.0
+    pair, col = np.nonzero(rows)
+    got = model.sums(pair, col, rows[pair, col], 20)
+    np.testing.assert_array_equal(got, rows.sum(axis=1))
+
+
+# -- torch sparse tensors (read as scipy CSR on the host, answered in torch) ---
+
+
+def _torch_sparse(torch, A, layout):
+    import warnings
+
+    t = torch.asarray(A)
+    with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        return t.to_sparse_csr() if layout == "csr" else t.to_sparse()
+
+
+def _assert_torch(torch, a, dtype) -> None:
+    assert isinstance(a, torch.Tensor)
+    assert a.device.type == "cpu"
+    assert a.layout == torch.strided
+    assert a.dtype == dtype
+
+
+@pytest.mark.parametrize("layout", ["csr", "coo"])
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "manhattan"])
+def test_torch_sparse_kneighbors_equals_scipy(torch, layout, metric) -> None:
+    X, Q = _text_like(200), _text_like(30, seed=1)
+    Xt, Qt = _torch_sparse(torch, X, layout), _torch_sparse(torch, Q, layout)
+    before = [t.clone() for t in (Xt.values(), Qt.values())]
+    nn = _nn(metric).fit(Xt)
+    dist, ind = nn.kneighbors(Qt)
+    _assert_torch(torch, dist, torch.float64)
+    _assert_torch(torch, ind, torch.int64)
+    ref = _nn(metric).fit(sp.csr_matrix(X)).kneighbors(sp.csr_matrix(Q))
+    np.testing.assert_array_equal(ind.numpy(), ref[1])
+    np.testing.assert_array_equal(dist.numpy(), ref[0])
+    # Dense torch queries against torch sparse fit data, and leave-one-out.
+    dist, ind = nn.kneighbors(torch.asarray(Q))
+    _assert_torch(torch, dist, torch.float64)
+    np.testing.assert_array_equal(ind.numpy(), ref[1])
+    loo = nn.kneighbors()
+    ref_loo = _nn(metric).fit(sp.csr_matrix(X)).kneighbors()
+    np.testing.assert_array_equal(loo[1], ref_loo[1])
+    for t, b in zip((Xt.values(), Qt.values()), before, strict=True):
+        assert torch.equal(t, b)  # the caller's tensors untouched
+    graph = nn.kneighbors_graph(Qt, mode="distance")
+    assert graph.layout == torch.sparse_csr
+    ref_graph = _nn(metric).fit(sp.csr_matrix(X))
+    ref_graph = ref_graph.kneighbors_graph(sp.csr_matrix(Q), mode="distance")
+    np.testing.assert_array_equal(graph.crow_indices().numpy(), ref_graph.indptr)
+    np.testing.assert_array_equal(graph.col_indices().numpy(), ref_graph.indices)
+    np.testing.assert_array_equal(graph.values().numpy(), ref_graph.data)
+    got = nn.radius_neighbors(Qt, 0.8, sort_results=True)
+    want = _nn(metric).fit(sp.csr_matrix(X))
+    want = want.radius_neighbors(sp.csr_matrix(Q), 0.8, sort_results=True)
+    for a, b in zip(got[1], want[1], strict=True):
+        _assert_torch(torch, a, torch.int64)
+        np.testing.assert_array_equal(a.numpy(), b)
+
+
+def test_torch_sparse_estimators(torch) -> None:
+    from xplearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+    X, Q = _text_like(200), _text_like(30, seed=1)
+    X32 = X.astype(np.float32)
+    Xt, Qt = _torch_sparse(torch, X32, "csr"), _torch_sparse(torch, Q, "csr")
+    y = (X.sum(axis=1) > np.median(X.sum(axis=1))).astype(np.int64)
+    clf = KNeighborsClassifier(5, weights="distance").fit(Xt, torch.asarray(y))
+    ref = KNeighborsClassifier(5, weights="distance").fit(sp.csr_matrix(X32), y)
+    pred = clf.predict(Qt)
+    _assert_torch(torch, pred, torch.int64)
+    np.testing.assert_array_equal(pred.numpy(), ref.predict(sp.csr_matrix(Q)))
+    proba = clf.predict_proba(Qt)
+    _assert_torch(torch, proba, torch.float32)
+    np.testing.assert_array_equal(proba.numpy(), ref.predict_proba(sp.csr_matrix(Q)))
+    assert clf.score(Qt, torch.asarray(y[:30])) == ref.score(sp.csr_matrix(Q), y[:30])
+    reg = KNeighborsRegressor(5).fit(Xt, torch.asarray(X[:, 0]))
+    sk = KNeighborsRegressor(5).fit(sp.csr_matrix(X32), X[:, 0])
+    out = reg.predict(Qt)
+    want = sk.predict(sp.csr_matrix(Q))
+    _assert_torch(torch, out, torch.from_numpy(want).dtype)
+    np.testing.assert_array_equal(out.numpy(), want)
+
+
+@pytest.mark.parametrize("cls", [KMeans, MiniBatchKMeans])
+def test_torch_sparse_kmeans(torch, cls) -> None:
+    X = _sparse_blobs()
+    Xt = _torch_sparse(torch, X, "csr")
+    kw = {"n_init": 1, "random_state": 0}
+    if cls is MiniBatchKMeans:
+        kw["batch_size"] = 50
+    ours = cls(4, **kw).fit(Xt)
+    ref = cls(4, **kw).fit(sp.csr_matrix(X))
+    _assert_torch(torch, ours.labels_, torch.from_numpy(ref.labels_).dtype)
+    np.testing.assert_array_equal(ours.labels_.numpy(), ref.labels_)
+    if cls is KMeans:
+        _assert_torch(torch, ours.cluster_centers_, torch.float64)
+    else:  # on the host, with the state partial_fit goes on from
+        assert isinstance(ours.cluster_centers_, np.ndarray)
+    np.testing.assert_array_equal(
+        np.asarray(ours.cluster_centers_), ref.cluster_centers_
+    )
+    labels = ours.predict(Xt)
+    _assert_torch(torch, labels, ours.labels_.dtype)
+    np.testing.assert_array_equal(labels.numpy(), ref.predict(sp.csr_matrix(X)))
+    D = ours.transform(Xt)
+    _assert_torch(torch, D, torch.float64)
+    np.testing.assert_array_equal(D.numpy(), ref.transform(sp.csr_matrix(X)))
+    assert ours.score(Xt) == ref.score(sp.csr_matrix(X))
+    np.testing.assert_array_equal(
+        cls(4, **kw).fit_predict(Xt).numpy(), cls(4, **kw).fit_predict(sp.csr_matrix(X))
+    )
+    # Dense torch queries use the torch centres.
+    np.testing.assert_array_equal(ours.predict(torch.asarray(X)).numpy(), ref.labels_)
+    if cls is MiniBatchKMeans:  # goes on from torch sparse, scipy or dense
+        for batch in (Xt, sp.csr_matrix(X), torch.asarray(X)):
+            ours.partial_fit(batch)
+            ref.partial_fit(sp.csr_matrix(X))
+            np.testing.assert_allclose(
+                ours.cluster_centers_, ref.cluster_centers_, rtol=0, atol=1e-12
+            )
+
+
+def test_torch_sparse_errors(torch) -> None:
+    X = _text_like(50)
+    with pytest.raises(TypeError, match=r"sparse torch tensor on meta.*\.cpu\(\)"):
+        _nn("euclidean").fit(_torch_sparse(torch, X, "csr").to("meta"))
+    nn = _nn("euclidean").fit(X)
+    with pytest.raises(ValueError, match="expecting 300 features"):
+        nn.kneighbors(_torch_sparse(torch, X[:, :10], "csr"))
+    with pytest.raises(ValueError, match="not valid for sparse"):
+        _nn("chebyshev").fit(_torch_sparse(torch, X, "csr"))
+    from xplearn.metrics import pairwise_distances
+
+    with pytest.raises(TypeError, match="'chebyshev' does not take sparse input"):
+        pairwise_distances(torch.asarray(X).to_sparse(), metric="chebyshev")
+
+
+# -- the functions: pairwise_distances and kneighbors ---------------------------
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "manhattan", "cosine"])
+@pytest.mark.parametrize("other", ["csr", "dense", "none"])
+def test_pairwise_distances_sparse(metric, other) -> None:
+    from sklearn.metrics import pairwise_distances as sk_pairwise
+
+    from xplearn.metrics import pairwise_distances
+
+    X, Y = _text_like(40), _text_like(30, seed=1)
+    Xs = sp.csr_matrix(X)
+    snap = _snapshot(Xs)
+    Yo = {"csr": sp.csc_matrix(Y), "dense": Y, "none": None}[other]
+    D = pairwise_distances(Xs, Yo, metric=metric)
+    _assert_unchanged(Xs, snap)
+    assert isinstance(D, np.ndarray)
+    assert D.dtype == np.float64
+    Yd = X if other == "none" else Y
+    if metric == "cosine":  # scikit-learn's sparse cosine, bit for bit
+        ref = sk_pairwise(
+            Xs, None if other == "none" else sp.csr_matrix(Y), metric=metric
+        )
+        np.testing.assert_array_equal(D, ref)
+        return
+    # The dense differences summed as numpy sums them, bit for bit.
+    diff = X[:, None, :] - Yd[None, :, :]
+    want = np.abs(diff).sum(axis=2) if metric == "manhattan" else (diff * diff).sum(2)
+    np.testing.assert_array_equal(D, np.sqrt(want) if metric == "euclidean" else want)
+    if other == "none":
+        assert (np.diag(D) == 0).all()
+    np.testing.assert_allclose(D, sk_pairwise(X, Yd, metric=metric), atol=1e-12)
+
+
+def test_pairwise_distances_sparse_errors_and_float32(torch) -> None:
+    from xplearn.metrics import pairwise_distances
+
+    X = _text_like(20).astype(np.float32)
+    D = pairwise_distances(sp.csr_matrix(X), metric="l1")
+    assert D.dtype == np.float32
+    with pytest.raises(TypeError, match="'chebyshev' does not take sparse input"):
+        pairwise_distances(sp.csr_matrix(X), metric="chebyshev")
+    with pytest.raises(TypeError, match="does not take sparse input"):
+        pairwise_distances(sp.csr_matrix(X), metric="minkowski", p=3)
+    with pytest.raises(ValueError, match="Y has 5 features, but X has 300"):
+        pairwise_distances(sp.csr_matrix(X), X[:, :5], metric="cosine")
+    Dt = pairwise_distances(_torch_sparse(torch, X, "csr"), metric="cosine")
+    _assert_torch(torch, Dt, torch.float32)
+    np.testing.assert_array_equal(
+        Dt.numpy(), pairwise_distances(sp.csr_matrix(X), metric="cosine")
+    )
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "manhattan"])
+def test_kneighbors_function_sparse(metric) -> None:
+    from xplearn.neighbors import kneighbors
+
+    X, Q = _text_like(100), _text_like(20, seed=1)
+    dist, ind = kneighbors(sp.csr_matrix(Q), sp.csr_matrix(X), 4, metric=metric)
+    ref = _nn(metric, k=4).fit(sp.csr_matrix(X)).kneighbors(sp.csr_matrix(Q))
+    np.testing.assert_array_equal(ind, ref[1])
+    np.testing.assert_array_equal(dist, ref[0])
+    # Y=None: each point is its own nearest neighbour, at distance 0.
+    ind = kneighbors(
+        sp.csr_matrix(X), None, 1, metric="euclidean", return_distance=False
+    )
+    first = [int(np.flatnonzero((x == X).all(axis=1))[0]) for x in X]  # duplicates
+    np.testing.assert_array_equal(ind[:, 0], first)
+    dense_q = kneighbors(Q, sp.csr_matrix(X), 4, metric=metric)
+    np.testing.assert_array_equal(dense_q[1], ref[1])
+    with pytest.raises(ValueError, match="n_neighbors"):
+        kneighbors(sp.csr_matrix(Q), sp.csr_matrix(X), 101)

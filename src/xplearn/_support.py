@@ -46,7 +46,9 @@ SUPPORT: Final = (
         notes=(
             "read-only inputs tested (`numpy:readonly`); query tiles and KMeans' "
             "fused E+M kernel on a host thread pool; scipy sparse CSR/CSC taken "
-            "by the estimators and `kmeans_plusplus` (a tile densified at a time)"
+            "by the estimators, `kmeans_plusplus`, `pairwise_distances` and "
+            "`kneighbors` (euclidean and cosine search by sparse products, "
+            "other metrics a tile densified at a time)"
         ),
     ),
     Support(
@@ -68,8 +70,9 @@ SUPPORT: Final = (
         devices_tested="CPU (CUDA in `tests_gpu`)",
         zero_copy="numpy ↔ torch, TF ↔ torch",
         notes=(
-            "bfloat16 computes in float32; sparse tensors rejected; "
-            "neighbour graphs and transformers give torch sparse CSR"
+            "bfloat16 computes in float32; sparse tensors on the CPU taken "
+            "where scipy sparse is (read as scipy CSR, answered in torch), on a "
+            "GPU rejected; neighbour graphs and transformers give torch sparse CSR"
         ),
     ),
     Support(

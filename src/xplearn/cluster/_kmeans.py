@@ -33,6 +33,7 @@ from xplearn._dispatch import Edge
 from xplearn._namespace import device_of
 from xplearn._primitives import column_means, segment_weights
 from xplearn._scaling import ldexp, scale_exponent, times_pow2
+from xplearn._sparse import takes_torch_sparse
 from xplearn._traced import is_jax_tracer, traced_method
 from xplearn._validation import check_finite, check_fit_input, check_query
 from xplearn.neighbors._search import nearest_center, nearest_center_scaled
@@ -104,6 +105,9 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
     >>> sorted(km.cluster_centers_[:, 0].tolist())
     [1.0, 10.0]
     """
+
+    # Fitted on a torch sparse tensor, these come back as torch (_sparse).
+    _torch_sparse_fitted: tuple[str, ...] = ("cluster_centers_", "labels_")
 
     def __init__(
         self,
@@ -238,6 +242,7 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         centers = self.init(X, k, random_state=rs)
         return self._checked_centers(edge.follow(centers, "init"), X, edge)
 
+    @takes_torch_sparse
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
         """Compute the clustering.
 
@@ -322,6 +327,7 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         edge, Xc = check_query(self, X, self.cluster_centers_)
         return edge, Xc
 
+    @takes_torch_sparse
     @traced_method
     def predict(self, X: Any) -> Any:
         """Index of the nearest centre of each sample.
@@ -346,6 +352,7 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         edge, Xc = self._query(X)
         return edge.to_caller(nearest_center(Xc, self.cluster_centers_, edge.xp)[0])
 
+    @takes_torch_sparse
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
         """Fit and return ``labels_`` in ``X``'s framework.
 
@@ -367,6 +374,7 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         edge, _ = Edge.of(X)
         return edge.to_caller(self.labels_)
 
+    @takes_torch_sparse
     @traced_method
     def transform(self, X: Any) -> Any:
         """Distances from each sample to every centre.
@@ -394,6 +402,7 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
             _pairwise(Xc, self.cluster_centers_, "euclidean", 2.0, edge.xp, same=False)
         )
 
+    @takes_torch_sparse
     def fit_transform(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
         """Fit, then return the distances to the centres.
 
@@ -411,6 +420,7 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         """
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
+    @takes_torch_sparse
     @traced_method
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the inertia of ``X`` on the fitted centres.

@@ -12,6 +12,7 @@ from xplearn._dispatch import Edge
 from xplearn._namespace import device_of
 from xplearn._primitives import segment_sums, sq_row_norms
 from xplearn._scaling import ldexp, scale_exponent, times_pow2
+from xplearn._sparse import takes_torch_sparse
 from xplearn._validation import check_fit_input, check_query
 from xplearn.neighbors._search import nearest_center
 
@@ -95,6 +96,10 @@ class MiniBatchKMeans(KMeans):
     >>> sorted(mbk.cluster_centers_[:, 0].round().tolist())
     [1.0, 10.0]
     """
+
+    # Fitted on a torch sparse tensor: the labels come back as torch; the
+    # centres stay numpy with the host state partial_fit goes on from.
+    _torch_sparse_fitted = ("labels_",)
 
     _default_n_init = 3
 
@@ -349,6 +354,7 @@ class MiniBatchKMeans(KMeans):
         w = _check_sample_weight(sample_weight, edge, Xc.shape[0], Xc.dtype)
         return edge, Xc, w
 
+    @takes_torch_sparse
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> MiniBatchKMeans:
         """Compute the centres by mini-batch steps over ``X``.
 
@@ -403,6 +409,7 @@ class MiniBatchKMeans(KMeans):
             self.inertia_ = ldexp(self._ewa_inertia * total, 2 * e)
         self.cluster_centers_ = times_pow2(self.cluster_centers_, e, xp)
 
+    @takes_torch_sparse
     def partial_fit(
         self, X: Any, y: Any = None, sample_weight: Any = None
     ) -> MiniBatchKMeans:

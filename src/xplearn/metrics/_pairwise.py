@@ -333,6 +333,16 @@ def pairwise_distances(
         In the framework, device and floating dtype of ``X`` (integer input
         gives the framework's default float).  Never negative.
 
+    Notes
+    -----
+    Sparse input (scipy CSR/CSC, or a torch sparse tensor on the CPU, as
+    ``X`` or ``Y``) takes ``"euclidean"``, ``"sqeuclidean"``, ``"cosine"``
+    and ``"manhattan"`` (and their aliases), as scikit-learn's does, and is
+    computed on the host without densifying a row (:mod:`._sparse`): the
+    answer is a dense numpy array (a CPU tensor for torch ``X``), float32
+    where both sides are.  Euclidean and manhattan are the dense
+    difference sums bit for bit; cosine is scikit-learn's sparse cosine.
+
     Raises
     ------
     ValueError
@@ -347,11 +357,14 @@ def pairwise_distances(
            [5., 0.]])
     """
     from ._general import general_metric, pairwise_general
+    from ._sparse import is_sparse_input, sparse_pairwise_distances
 
     if is_jax_tracer(X) or is_jax_tracer(Y):  # inside jax.jit: static shapes
         from xplearn.jax._functional import pairwise_distances as traced
 
         return traced(X, Y, metric, kwds)
+    if is_sparse_input(X) or is_sparse_input(Y):  # on the host (scipy's kernels)
+        return sparse_pairwise_distances(X, Y, metric, kwds)
     general = general_metric(metric, kwds)
     if general is not None:
         return pairwise_general(X, Y, general)

@@ -17,7 +17,7 @@ from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
 from xplearn._namespace import device_of, is_lazy
 from xplearn._scaling import scale_back, times_pow2
-from xplearn._sparse import check_sparse, is_scipy_sparse
+from xplearn._sparse import check_sparse, is_scipy_sparse, takes_torch_sparse
 from xplearn._traced import check_not_traced, is_jax_tracer, traced_method
 from xplearn._validation import check_fit_input, check_n_features, check_query
 from xplearn.metrics import EUCLIDEAN, check_metric, prepare_pair
@@ -36,11 +36,11 @@ from ._search import search, search_lazy
 from ._sparse import (
     callable_search,
     check_sparse_metric,
-    euclidean_csr,
     host_edge,
     sparse_search,
 )
 from ._sparse import scale_exponent as sparse_scale_exponent
+from ._sparse_products import FittedProducts, products_search
 
 
 def check_n_neighbors(n_neighbors: Any, n_samples_fit: int) -> int:
@@ -108,7 +108,10 @@ def kneighbors(
     Returns
     -------
     distances : array of shape (n_queries, n_neighbors)
-        Ascending, in the floating dtype of ``X``.
+        Ascending, in the floating dtype of ``X``.  Sparse ``X`` or ``Y``
+        (scipy CSR/CSC, torch sparse on the CPU) is searched as
+        :class:`NearestNeighbors` searches it, on the host; the answer is in
+        the framework of ``X``.
     indices : array of shape (n_queries, n_neighbors)
         int64 row indices into ``Y``; of equal distances the lower index comes
         first, on every backend.
@@ -134,6 +137,8 @@ def kneighbors(
         from xplearn.jax._functional import kneighbors as traced
 
         return traced(X, Y, n_neighbors, metric, return_distance, kwds)
+    if _is_sparse_input(X) or _is_sparse_input(Y):
+        return _kneighbors_sparse(X, Y, n_neighbors, metric, return_distance, kwds)
     general = general_metric(metric, kwds)
     if general is not None:
         return _kneighbors_general(X, Y, n_neighbors, general, return_distance)
@@ -148,6 +153,38 @@ def kneighbors(
     if dist.dtype != out_dtype:
         dist = xp.astype(dist, out_dtype)
     return edge.to_caller((dist, ind) if return_distance else ind)
+
+
+def _is_sparse_input(X: Any) -> bool:
+    from xplearn._sparse import is_torch_sparse
+
+    return is_scipy_sparse(X) or is_torch_sparse(X)
+
+
+def _kneighbors_sparse(
+    X: Any,
+    Y: Any,
+    n_neighbors: int,
+    metric: Any,
+    return_distance: bool,
+    kwds: dict[str, Any],
+) -> Any:
+    """:func:`kneighbors` with a sparse side: :class:`NearestNeighbors`' search.
+
+    The estimator's sparse paths (scipy CSR/CSC, torch sparse on the CPU)
+    answer in the framework of ``X``; ``Y`` None searches ``X`` itself (each
+    point its own nearest neighbour).
+    """
+    from ._unsupervised import NearestNeighbors
+
+    params = dict(kwds)
+    p = params.pop("p", 2)
+    nn = NearestNeighbors(
+        n_neighbors=n_neighbors, metric=metric, p=p, metric_params=params or None
+    )
+    nn.fit(X if Y is None else Y)
+    k = check_n_neighbors(n_neighbors, nn.n_samples_fit_)
+    return nn.kneighbors(X, n_neighbors=k, return_distance=return_distance)
 
 
 def _kneighbors_general(
@@ -336,6 +373,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         name, p = self._metric()
         general = self._general_metric
         precomputed = general is not None and general.name == "precomputed"
+        self._products: FittedProducts | None = None
         if precomputed and is_sparse(X):
             # A sparse graph (a neighbours transformer's) stays scipy CSR.
             edge, Xc = fit_graph(self, X)
@@ -385,6 +423,9 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         check_sparse_metric(self.metric, name, self._general_metric)
         Xc = check_sparse(X)
         validate_data(self, Xc, skip_check_array=True, reset=True)
+        if self._general_metric is None and name in {*EUCLIDEAN, "cosine"}:
+            # The sparse-product search's screen of the fitted rows, built once.
+            self._products = FittedProducts(Xc, name)
         return host_edge(Xc.dtype), Xc
 
     def _precomputed(self) -> bool:
@@ -465,9 +506,10 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             # Data out of the safe range is searched at one power-of-two
             # scale for all tiles (the dense search's, see ``_scaling``).
             e = 0 if general else sparse_scale_exponent(Xc, self._fit_X, name, p, xp)
-            if not e and name in EUCLIDEAN and is_scipy_sparse(self._fit_X):
-                return euclidean_csr(
-                    Xc, self._fit_X, k, squared=name == "sqeuclidean", xp=xp
+            products = getattr(self, "_products", None)
+            if not e and products is not None:
+                return products_search(
+                    Xc, products, k, squared=name == "sqeuclidean", xp=xp
                 )
             # Tiles are merged on squared Euclidean distances, the order the
             # dense search ranks by (two squares an ulp apart can share a root).
@@ -487,6 +529,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             return general_search(Xc, self._fit_X, k, general, xp)
         return search(Xc, self._fit_X, k, name, p, xp)
 
+    @takes_torch_sparse
     def radius_neighbors(
         self,
         X: Any = None,
@@ -549,6 +592,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             out_i[i] = edge.to_caller(to_namespace(ix, xp, device=dev))
         return (out_d, out_i) if return_distance else out_i
 
+    @takes_torch_sparse
     def radius_neighbors_graph(
         self,
         X: Any = None,
@@ -625,6 +669,7 @@ class _KNeighborsBase(_NeighborsBase):
             xp.reshape(ind[keep], (n, k)),
         )
 
+    @takes_torch_sparse
     @traced_method
     def kneighbors(
         self,
@@ -694,6 +739,7 @@ class _KNeighborsBase(_NeighborsBase):
             dist, ind = self._search(Xc, k, edge.xp, exclude_self=False)
         return edge, Xc, dist, ind
 
+    @takes_torch_sparse
     def kneighbors_graph(
         self, X: Any = None, n_neighbors: int | None = None, mode: str = "connectivity"
     ) -> Any:

@@ -10,6 +10,7 @@ from sklearn.base import ClassifierMixin
 from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
 from xplearn._namespace import backend_name, device_of
+from xplearn._sparse import takes_torch_sparse
 from xplearn._traced import check_not_traced, traced_method
 
 from ._base import (
@@ -83,6 +84,7 @@ class KNeighborsClassifier(
         tags.classifier_tags.multi_label = True
         return tags
 
+    @takes_torch_sparse
     def fit(self, X: Any, y: Any) -> KNeighborsClassifier:
         """Store the training data and encode the labels.
 
@@ -141,6 +143,7 @@ class KNeighborsClassifier(
             for j, c in enumerate(classes)
         ]
 
+    @takes_torch_sparse
     @traced_method
     def predict(self, X: Any) -> Any:
         """Predict the class labels of ``X``.
@@ -181,6 +184,7 @@ class KNeighborsClassifier(
             return np.stack([to_numpy(p) for p in preds], axis=1)
         return edge.to_caller(xp.stack(preds, axis=1))
 
+    @takes_torch_sparse
     @traced_method
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities (vote shares) of ``X``.
@@ -206,6 +210,7 @@ class KNeighborsClassifier(
             probas.append(v / xp.where(total == 0, xp.ones_like(total), total))
         return edge.to_caller(probas if self.outputs_2d_ else probas[0])
 
+    @takes_torch_sparse
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy (subset accuracy for multi-output), as scikit-learn.
 
@@ -326,6 +331,7 @@ class RadiusNeighborsClassifier(
         tags.classifier_tags.multi_label = True
         return tags
 
+    @takes_torch_sparse
     def fit(self, X: Any, y: Any) -> RadiusNeighborsClassifier:
         """Store the training data, encode the labels, settle the outlier label.
 
@@ -413,6 +419,7 @@ class RadiusNeighborsClassifier(
         dtype = dists[0].dtype if dists else np.float64
         return edge, dev, dtype, probas
 
+    @takes_torch_sparse
     def predict(self, X: Any) -> Any:
         """Predict the class labels of ``X``.
 
@@ -456,6 +463,7 @@ class RadiusNeighborsClassifier(
             return out  # non-numeric labels stay numpy, as in scikit-learn
         return edge.to_caller(to_namespace(out, edge.xp, device=dev))
 
+    @takes_torch_sparse
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities (weighted vote shares) of ``X``.
 
@@ -477,6 +485,7 @@ class RadiusNeighborsClassifier(
         ]
         return out if self.outputs_2d_ else out[0]
 
+    @takes_torch_sparse
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy (subset accuracy for multi-output), as scikit-learn.
 

@@ -27,7 +27,7 @@ def knn_csr(dist: Any, ind: Any, n_cols: int, mode: str) -> Any:
             if mode == "distance"
             else torch.ones(n * k, dtype=dist.dtype, device=ind.device)
         )
-        return _torch_csr(crow, ind.reshape(-1), vals, (n, n_cols))
+        return torch_csr(crow, ind.reshape(-1), vals, (n, n_cols))
     import numpy as np
     import scipy.sparse as sp
 
@@ -62,7 +62,7 @@ def ragged_csr(
 
         dev = torch_device
         vals = torch.asarray(data, device=dev)
-        return _torch_csr(
+        return torch_csr(
             torch.asarray(indptr, device=dev),
             torch.asarray(cols, device=dev),
             vals,
@@ -73,7 +73,8 @@ def ragged_csr(
     return sp.csr_matrix((data.astype(np.float64), cols, indptr), shape=shape)
 
 
-def _torch_csr(crow: Any, col: Any, vals: Any, shape: tuple[int, int]) -> Any:
+def torch_csr(crow: Any, col: Any, vals: Any, shape: tuple[int, int]) -> Any:
+    """Build a ``torch.sparse_csr_tensor`` (without torch's beta warning)."""
     import warnings
 
     import torch

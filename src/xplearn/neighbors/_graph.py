@@ -18,6 +18,8 @@ from typing import Any
 
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
+from xplearn._sparse import takes_torch_sparse
+
 from ._base import (
     SklearnKNeighborsMixin,
     SklearnRadiusNeighborsMixin,
@@ -280,6 +282,7 @@ class KNeighborsTransformer(
         tags.array_api_support = False
         return tags
 
+    @takes_torch_sparse
     def fit(self, X: Any, y: Any = None) -> KNeighborsTransformer:
         """Store the training data (in its own framework and device).
 
@@ -298,6 +301,7 @@ class KNeighborsTransformer(
         self._n_features_out = self.n_samples_fit_
         return self
 
+    @takes_torch_sparse
     def transform(self, X: Any) -> Any:
         """Graph of the neighbours of each row of ``X`` among the fit data.
 
@@ -320,6 +324,7 @@ class KNeighborsTransformer(
             X, mode=self.mode, n_neighbors=self.n_neighbors + add_one
         )
 
+    @takes_torch_sparse
     def fit_transform(self, X: Any, y: Any = None) -> Any:
         """Fit on ``X``, then transform it.
 
@@ -413,6 +418,7 @@ class RadiusNeighborsTransformer(
         tags.array_api_support = False
         return tags
 
+    @takes_torch_sparse
     def fit(self, X: Any, y: Any = None) -> RadiusNeighborsTransformer:
         """Store the training data (in its own framework and device).
 
@@ -432,6 +438,7 @@ class RadiusNeighborsTransformer(
         self._n_features_out = self.n_samples_fit_
         return self
 
+    @takes_torch_sparse
     def transform(self, X: Any) -> Any:
         """Graph of the neighbours within ``radius`` of each row of ``X``.
 
@@ -451,6 +458,7 @@ class RadiusNeighborsTransformer(
         check_is_fitted(self, "_fit_X")
         return self.radius_neighbors_graph(X, mode=self.mode, sort_results=True)
 
+    @takes_torch_sparse
     def fit_transform(self, X: Any, y: Any = None) -> Any:
         """Fit on ``X``, then transform it.
 

@@ -9,6 +9,7 @@ from sklearn.base import RegressorMixin
 from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
 from xplearn._namespace import device_of
+from xplearn._sparse import takes_torch_sparse
 from xplearn._traced import check_not_traced, traced_method
 
 from ._base import (
@@ -71,6 +72,7 @@ class KNeighborsRegressor(
         tags.target_tags.multi_output = True
         return tags
 
+    @takes_torch_sparse
     def fit(self, X: Any, y: Any) -> KNeighborsRegressor:
         """Store the training data and targets.
 
@@ -95,6 +97,7 @@ class KNeighborsRegressor(
         self._y = xp.astype(y2, Xc.dtype) if y2.dtype != Xc.dtype else y2
         return self
 
+    @takes_torch_sparse
     @traced_method
     def predict(self, X: Any) -> Any:
         """Predict the (weighted) mean target of the neighbours.
@@ -131,6 +134,7 @@ class KNeighborsRegressor(
             pred = xp.sum(neigh * w, axis=1) / xp.sum(w, axis=1)
         return pred if self.outputs_2d_ else pred[:, 0]
 
+    @takes_torch_sparse
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Coefficient of determination R² of the prediction, as scikit-learn.
 
@@ -235,6 +239,7 @@ class RadiusNeighborsRegressor(
         tags.target_tags.multi_output = True
         return tags
 
+    @takes_torch_sparse
     def fit(self, X: Any, y: Any) -> RadiusNeighborsRegressor:
         """Store the training data and targets.
 
@@ -258,6 +263,7 @@ class RadiusNeighborsRegressor(
         self._y = xp.astype(y2, Xc.dtype) if y2.dtype != Xc.dtype else y2
         return self
 
+    @takes_torch_sparse
     def predict(self, X: Any) -> Any:
         """Predict the (weighted) mean target of the neighbours in the radius.
 
@@ -323,6 +329,7 @@ class RadiusNeighborsRegressor(
         )
         return edge.to_caller(out)
 
+    @takes_torch_sparse
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Coefficient of determination R² of the prediction, as scikit-learn.
 

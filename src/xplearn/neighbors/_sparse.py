@@ -14,11 +14,11 @@ scipy's sparse matrices live on the host, so a sparse side is searched with
 numpy; sparse queries against dense fit data (any framework) are densified
 tile by tile and moved to that data's namespace and device.
 
-The Euclidean family of sparse fit data is screened by sparse products
-(:func:`euclidean_csr`), which skip the zeros, and re-ranked exactly.  The
-other metrics do the dense search's work (queries × fitted rows ×
-features), slow on very high-dimensional, very sparse data (TF-IDF).
-TODO(#12): sparse-product cosine; scikit-learn's sparse manhattan kernel.
+The Euclidean family and cosine of sparse fit data are screened by sparse
+products, which skip the zeros, and re-ranked exactly
+(:mod:`._sparse_products`).  Manhattan does the dense search's work
+(queries × fitted rows × features), slow on very high-dimensional, very
+sparse data (TF-IDF).  TODO(#12): scikit-learn's sparse manhattan kernel.
 """
 
 from __future__ import annotations
@@ -238,69 +238,3 @@ def scale_exponent(X: Any, Y: Any, metric: str, p: float, xp: ModuleType) -> int
         return 0
     low, high = safe_range(Y.dtype, xp, X.shape[1], metric, p)
     return 0 if low <= big <= high else math.frexp(big)[1]
-
-
-def euclidean_csr(
-    X: Any, Y: Any, k: int, *, squared: bool, xp: ModuleType
-) -> tuple[Any, Any]:
-    """Exact Euclidean k-NN among the CSR rows of ``Y`` by sparse products.
-
-    Per tile of queries, ``‖x‖² + ‖y‖² − 2 x·y`` is one sparse product in
-    float64 (the zeros skipped).  Every row of ``Y`` whose value there is
-    within the rounding bounds of the ``k``-th smallest is a candidate: the
-    bound of the expansion (:func:`xplearn.neighbors._search.rounding_bound`,
-    relative to the norms) and that of the exact distances (relative to the
-    distance), so no row that could be among the ``k`` nearest is left out.
-    The candidates' squared distances are then computed by differences in
-    the data's dtype, as the dense kernel's re-ranking does, and the ``k``
-    smallest kept, ties to the lower index: the dense path's answers.
-    ``X``: CSR or dense numpy in ``Y``'s dtype.
-    """
-    import numpy as np
-    import scipy.sparse as sp
-
-    from ._search import rounding_bound
-
-    dtype = Y.dtype
-    n, d = X.shape
-    m = Y.shape[0]
-    Xs = X if is_scipy_sparse(X) else sp.csr_matrix(X)
-    Y64 = Y.astype(np.float64)
-    YT = Y64.T.tocsr()
-    yy = np.asarray(Y64.multiply(Y64).sum(axis=1)).ravel()
-    yy_max = float(yy.max())
-    slack = rounding_bound(np, np.float64, d)
-    gamma = rounding_bound(np, dtype, d)
-    rows = max(1, min(n, working_memory_bytes(xp, None) // (3 * m * 8)))
-    step = max(1, 2**22 // max(1, d))  # candidate pairs densified at a time
-    dist = np.empty((n, k), dtype=dtype)
-    ind = np.empty((n, k), dtype=np.int64)
-    for a in range(0, n, rows):
-        b = min(a + rows, n)
-        Q = Xs[a:b].astype(np.float64)
-        qq = np.asarray(Q.multiply(Q).sum(axis=1)).ravel()
-        A = np.asarray((Q @ YT).todense())
-        A *= -2.0
-        A += qq[:, None]
-        A += yy[None, :]
-        kth = np.partition(A, k - 1, axis=1)[:, k - 1]
-        bound = slack * (qq + yy_max)
-        thr = (np.maximum(kth, 0.0) + bound) * (1.0 + 3.0 * gamma) + bound
-        r, c = np.nonzero(thr[:, None] >= A)
-        # Ordered by float64 sums of the data's values, as the dense search
-        # orders (float32 sums swap neighbours a rounding apart).
-        exact = np.empty(r.size, dtype=np.float64)
-        for i in range(0, r.size, step):
-            j = min(i + step, r.size)
-            x_rows = X[a + r[i:j]]
-            x_rows = x_rows.toarray() if is_scipy_sparse(x_rows) else x_rows
-            diff = Y[c[i:j]].toarray().astype(np.float64) - x_rows.astype(np.float64)
-            exact[i:j] = (diff * diff).sum(axis=1)
-        order = np.lexsort((c, exact, r))
-        r, c, exact = r[order], c[order], exact[order]
-        pos = np.searchsorted(r, np.arange(b - a))[:, None] + np.arange(k)[None, :]
-        ind[a:b] = c[pos]
-        dist[a:b] = exact[pos]
-    if not squared:
-        dist = np.sqrt(dist)
-    return xp.asarray(dist), xp.asarray(ind)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from xplearn._sparse import takes_torch_sparse
+
 from ._base import (
     SklearnKNeighborsMixin,
     SklearnRadiusNeighborsMixin,
@@ -66,6 +68,7 @@ class NearestNeighbors(
     array([[1]])
     """
 
+    @takes_torch_sparse
     def fit(self, X: Any, y: Any = None) -> NearestNeighbors:
         """Store the training data (in its own framework and device).
 
