@@ -39,7 +39,10 @@ def forced(monkeypatch):
         return got
 
     monkeypatch.setattr(kscreen.LloydScreen, "labels", spy)
-    return calls
+    before = xplearn.get_config()["screening"]
+    xplearn.set_config(screening="all")  # the E-step screen is opt-in
+    yield calls
+    xplearn.set_config(screening=before)
 
 
 def _screenable(backend) -> bool:
@@ -182,11 +185,13 @@ def test_torch_threads_are_restored(forced, torch) -> None:
     assert torch.get_num_threads() == before
 
 
-def test_float64_and_screening_off_are_not_screened(forced, torch) -> None:
+def test_float64_auto_and_off_are_not_screened(forced, torch) -> None:
+    """The E-step screen is opt-in (``screening="all"``); float64 never."""
     X = _data("blobs", np.random.default_rng(0))
     KMeans(5, n_init=1, random_state=0).fit(X.astype(np.float64))
-    with xplearn.config_context(screening="off"):
-        KMeans(5, n_init=1, random_state=0).fit(X)
+    for setting in ("off", "auto"):
+        with xplearn.config_context(screening=setting):
+            KMeans(5, n_init=1, random_state=0).fit(X)
     assert forced["screens"] == 0
 
 

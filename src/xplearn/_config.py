@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any, Literal, TypedDict, cast
 
 TFNamespace = Literal["auto", "torch", "numpy"]
-Screening = Literal["auto", "off"]
+Screening = Literal["auto", "all", "off"]
 
 
 class Config(TypedDict):
@@ -39,7 +39,7 @@ _CONFIG: contextvars.ContextVar[Config] = contextvars.ContextVar(
 )
 
 _TF_NAMESPACES = ("auto", "torch", "numpy")
-_SCREENING = ("auto", "off")
+_SCREENING = ("auto", "all", "off")
 
 
 def get_config() -> Config:
@@ -102,17 +102,20 @@ def set_config(
     tf_namespace : {"auto", "torch", "numpy"}, optional
         Where eager TensorFlow tensors are computed: ``"auto"`` uses torch when
         it is installed (so a GPU tensor stays on the GPU) and numpy otherwise.
-    screening : {"auto", "off"}, optional
+    screening : {"auto", "all", "off"}, optional
         ``"auto"``: on a CPU with bfloat16 dot-product instructions
         (AVX512-BF16, AMX), large float32 Euclidean k-NN searches screen
         candidates in bfloat16, then prove per query that the float32 answer
-        is unchanged (queries without the proof are searched in float32);
-        float32 KMeans Lloyd E-steps (``algorithm="lloyd"``) compute the
-        point–centre products in bfloat16 and keep a label only where it is
-        proved to be the float32 E-step's (the other points are labelled in
-        float32).  numpy input takes it through zero-copy torch views when
-        torch is installed.  ``"off"``: float32 throughout.  The results are
-        the same either way; only the time differs.
+        is unchanged (queries without the proof are searched in float32).
+        ``"all"``: also float32 KMeans Lloyd E-steps (``algorithm="lloyd"``,
+        64 features or more) compute the point–centre products in bfloat16
+        and keep a label only where it is proved to be the float32 E-step's
+        (the other points are labelled in float32); opt-in while its
+        whole-fit speed is unsettled (1.4–1.6× per iteration once the
+        centres settle, slower over the first iterations from random
+        centres).  numpy input takes either through zero-copy torch views
+        when torch is installed.  ``"off"``: float32 throughout.  The
+        results are the same whichever is set; only the time differs.
 
     Examples
     --------

@@ -30,13 +30,16 @@ and comparisons vectorise; torch's ``min(dim=0)`` with indices ran 30×
 slower here); the label of a point with one centre within the bound is the
 first index at or below ``least + bound``.
 
-It pays where the product is a large part of the E-step: from 64 features
-on (200 000 points, k = 64, this 2-core Zen 5, converged centres: 13.6 ms
-against 22.7 for float32 at d = 128; 8.2 against 9.0 at d = 32, where it
-does not run), and while most points are certified (from random centres
-a third of the points can be near-ties; past a quarter the screen pauses).
-numpy input takes it through zero-copy torch views when torch is installed;
-``config_context(screening="off")`` turns it off; labels do not change, only
+It runs under ``config_context(screening="all")`` only (opt-in), from 64
+features on.  Measured on this 2-core Zen 5 (200 000 points, k = 64):
+once the centres settle, 13.6 ms an E-step against 22.7 for float32 at
+d = 128 (iterations 6–45 of a fit: 16.6 against 26.0 ms each); at d = 32
+8.2 against 9.0, too little to pay for the first iterations, where from
+random centres a third of the points can be near-ties (past a quarter the
+screen hands the E-step to float32 and pauses).  Over whole 20-iteration
+fits from random centres ``benchmarks/results/kmeans.md`` (d) measured it
+slower, hence opt-in.  numpy input takes it through zero-copy torch views
+when torch is installed; labels, centres and inertia do not change, only
 the time.
 """
 
@@ -78,7 +81,7 @@ _MAX_NORM = 2.0**40
 
 def screen_applies(X: Any, k: int, xp: ModuleType) -> bool:
     """Whether the float32 E-step of ``X`` (centred samples) should be screened."""
-    if get_config()["screening"] == "off" or k < 2:
+    if get_config()["screening"] != "all" or k < 2:
         return False
     name = namespace_name(xp)
     if name == "numpy":
