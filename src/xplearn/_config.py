@@ -111,9 +111,8 @@ def set_config(
         64 features or more) compute the point–centre products in bfloat16
         and keep a label only where it is proved to be the float32 E-step's
         (the other points are labelled in float32); opt-in while its
-        whole-fit speed is unsettled (1.4–1.6× per iteration once the
-        centres settle, slower over the first iterations from random
-        centres).  numpy input takes either through zero-copy torch views
+        whole-fit speed is unsettled (faster once the centres settle,
+        slower over the first iterations from random centres).  numpy input takes either through zero-copy torch views
         when torch is installed.  ``"off"``: float32 throughout.  The
         results are the same whichever is set; only the time differs.
 
