@@ -112,8 +112,9 @@ def set_config(
         and keep a label only where it is proved to be the float32 E-step's
         (the other points are labelled in float32); opt-in while its
         whole-fit speed is unsettled (faster once the centres settle,
-        slower over the first iterations from random centres).  numpy input takes either through zero-copy torch views
-        when torch is installed.  ``"off"``: float32 throughout.  The
+        slower over the first iterations from random centres).  numpy
+        input takes either through zero-copy torch views when torch is
+        installed.  ``"off"``: float32 throughout.  The
         results are the same whichever is set; only the time differs.
 
     Examples
