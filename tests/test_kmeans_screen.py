@@ -20,6 +20,8 @@ from backends import assert_equal
 from test_cluster import fitted
 from xplearn.cluster import KMeans
 
+npx = pytest.importorskip("array_api_compat.numpy")  # the library's numpy namespace
+
 
 @pytest.fixture
 def forced(monkeypatch):
@@ -138,9 +140,9 @@ def test_exact_ties_are_redone_and_go_to_the_lower_index(forced, torch) -> None:
     X = np.random.default_rng(3).integers(0, 5, size=(2000, 2)).astype(np.float32)
     C = np.array([[1, 1], [3, 3], [1, 1], [3, 3]], dtype=np.float32)
     w = np.ones(len(X), dtype=np.float32)
-    data = _Data(X, w, np, 4)
+    data = _Data(X, w, npx, 4)
     assert data.screen is not None
-    labels = _nearest(data, C, np)
+    labels = _nearest(data, C, npx)
     assert forced["screens"] == 1
     assert forced["redone"] == len(X)
     exact, _ = _float64_labels(X, C)
@@ -157,11 +159,11 @@ def test_separated_clusters_are_certified(forced, torch) -> None:
     X, y = make_blobs(20_000, 16, centers=10, random_state=0)
     X = (X - X.mean(0)).astype(np.float32)
     C = np.stack([X[y == j].mean(0) for j in range(10)]).astype(np.float32)
-    data = _Data(X, np.ones(len(X), dtype=np.float32), np, 10)
-    labels = _nearest(data, C, np)
+    data = _Data(X, np.ones(len(X), dtype=np.float32), npx, 10)
+    labels = _nearest(data, C, npx)
     assert forced["screens"] == 1
     assert forced["redone"] <= 20
-    np.testing.assert_array_equal(labels, _nearest(data, C, np, screen=False))
+    np.testing.assert_array_equal(labels, _nearest(data, C, npx, screen=False))
 
 
 def test_hopeless_screen_hands_the_rest_to_float32(forced, monkeypatch, torch):
@@ -172,12 +174,12 @@ def test_hopeless_screen_hands_the_rest_to_float32(forced, monkeypatch, torch):
     monkeypatch.setattr(kscreen, "_TILE_ELEMENTS", 64 * 100)
     X = np.random.default_rng(4).integers(0, 3, size=(3000, 2)).astype(np.float32)
     C = np.array([[0, 0], [0, 0], [2, 2], [2, 2]], dtype=np.float32)
-    data = _Data(X, np.ones(len(X), dtype=np.float32), np, 4)
-    labels = _nearest(data, C, np)
-    np.testing.assert_array_equal(labels, _nearest(data, C, np, screen=False))
+    data = _Data(X, np.ones(len(X), dtype=np.float32), npx, 4)
+    labels = _nearest(data, C, npx)
+    np.testing.assert_array_equal(labels, _nearest(data, C, npx, screen=False))
     assert data.screen.paused == kscreen._PAUSE
     assert forced["redone"] == len(X)
-    _nearest(data, C, np)
+    _nearest(data, C, npx)
     assert forced["screens"] == 1  # paused
     assert data.screen.paused == kscreen._PAUSE - 1
 
@@ -228,11 +230,11 @@ def test_screen_property(forced, torch, n, d, k, log_scale, offset, grid, seed):
     C = X[rng.choice(n, min(k, n), replace=False)] + np.float32(
         10.0**log_scale * 0.01
     ) * rng.standard_normal((min(k, n), d)).astype(np.float32)
-    data = _Data(X, np.ones(n, dtype=np.float32), np, C.shape[0])
+    data = _Data(X, np.ones(n, dtype=np.float32), npx, C.shape[0])
     for xp_name in ("numpy", "torch"):
         if xp_name == "numpy":
-            got = _nearest(data, C, np)
-            want = _nearest(data, C, np, screen=False)
+            got = _nearest(data, C, npx)
+            want = _nearest(data, C, npx, screen=False)
         else:
             import array_api_compat.torch as txp
 

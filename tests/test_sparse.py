@@ -548,6 +548,10 @@ def test_pairwise_sum_model_sums_as_numpy(d) -> None:
     from xplearn.metrics._sparse import pairwise_sum_model
 
     model = pairwise_sum_model(d)
+    if model is None and np.lib.NumpyVersion(np.__version__) < "2.0.0":
+        # numpy 1.x sums rows this long in another order: the model declines
+        # and the search densifies those rows instead (still exact).
+        pytest.skip(f"numpy {np.__version__} sums {d} values in another order")
     assert model is not None
     rng = np.random.default_rng(d)
     rows = rng.random((20, d)) * 10.0 ** rng.integers(-8, 8, (20, d))
