@@ -46,7 +46,6 @@ the time.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import math
 import threading
 from collections.abc import Callable, Iterator
@@ -54,8 +53,7 @@ from types import ModuleType
 from typing import Any
 
 from xplearn._config import get_config
-from xplearn._namespace import device_of, namespace_name
-from xplearn.neighbors._screen import bf16_is_fast
+from xplearn.neighbors._screen import bf16_is_fast, host_float32
 from xplearn.neighbors._search import on_host_threads, rounding_bound
 
 _U = 2.0**-8  # bfloat16 unit roundoff
@@ -81,15 +79,7 @@ _MAX_NORM = 2.0**40
 
 def screen_applies(X: Any, k: int, xp: ModuleType) -> bool:
     """Whether the float32 E-step of ``X`` (centred samples) should be screened."""
-    if get_config()["screening"] != "all" or k < 2:
-        return False
-    name = namespace_name(xp)
-    if name == "numpy":
-        if importlib.util.find_spec("torch") is None:
-            return False
-    elif name != "torch" or str(device_of(X)) != "cpu":
-        return False
-    if str(X.dtype).rpartition(".")[2] != "float32":
+    if get_config()["screening"] != "all" or k < 2 or not host_float32(X, xp):
         return False
     n, d = X.shape
     return d >= _MIN_FEATURES and n * k * d >= _MIN_WORK and bf16_is_fast()

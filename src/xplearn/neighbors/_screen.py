@@ -111,10 +111,12 @@ def _measure() -> bool:
     return best[torch.bfloat16] * 2.0 <= best[torch.float32]
 
 
-def screen_applies(X: Any, Y: Any, k: int, xp: ModuleType) -> bool:
-    """Whether :func:`screened_search` should run for this search."""
-    if get_config()["screening"] == "off":
-        return False
+def host_float32(X: Any, xp: ModuleType) -> bool:
+    """Whether ``X`` is float32 on the host where torch can view it.
+
+    torch CPU tensors, and numpy arrays when torch is installed (zero-copy
+    views): where the bfloat16 screens (k-NN and KMeans) can run.
+    """
     name = namespace_name(xp)
     if name == "numpy":
         if importlib.util.find_spec("torch") is None:
@@ -122,7 +124,12 @@ def screen_applies(X: Any, Y: Any, k: int, xp: ModuleType) -> bool:
     elif name != "torch" or str(device_of(X)) != "cpu":
         # TODO(#10): tensor cores on GPU, measured there first.
         return False
-    if str(X.dtype).rpartition(".")[2] != "float32":
+    return str(X.dtype).rpartition(".")[2] == "float32"
+
+
+def screen_applies(X: Any, Y: Any, k: int, xp: ModuleType) -> bool:
+    """Whether :func:`screened_search` should run for this search."""
+    if get_config()["screening"] == "off" or not host_float32(X, xp):
         return False
     n, d = X.shape
     m = Y.shape[0]
