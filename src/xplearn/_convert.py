@@ -68,7 +68,7 @@ def to_numpy(x: Any) -> Any:
     if name in {"numpy", "sequence", "pandas"}:
         return np.asarray(x)
     if name == "tensorflow":
-        return _tensorflow.check_eager(x).numpy()
+        return _tensorflow.to_host(x)
     if name == "torch":
         t = x.detach()
         if t.dtype == sys.modules["torch"].bfloat16:

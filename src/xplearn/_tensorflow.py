@@ -157,6 +157,27 @@ def to_compute(x: Any, name: str = "X") -> Any:
         return t.numpy()
 
 
+def to_host(x: Any) -> Any:
+    """Eager TF tensor → numpy array, a read-only zero-copy view where it can be.
+
+    ``.numpy()`` copies (TF 2.21); ``np.from_dlpack`` shares a CPU tensor's
+    buffer.  bfloat16 comes back as float32 (numpy has no bfloat16); strings,
+    and tensors DLPack refuses (on a GPU), by ``.numpy()``.
+    """
+    import numpy as np
+
+    tf = _tf()
+    t = check_eager(x)
+    if t.dtype.name == "bfloat16":
+        t = tf.cast(t, tf.float32)
+    if not _is_dlpack_dtype(t.dtype):
+        return t.numpy()
+    try:
+        return np.from_dlpack(t)
+    except (BufferError, TypeError, RuntimeError, AttributeError):
+        return t.numpy()
+
+
 def is_bfloat16(x: Any) -> bool:
     """Whether ``x`` is a TF tensor or variable of dtype bfloat16."""
     return str(getattr(x, "dtype", "")) == "<dtype: 'bfloat16'>"

@@ -94,6 +94,12 @@ def check_dask_input(estimator: Any, X: Any) -> tuple[Any, Any]:
 
     from xplearn._validation import check_non_empty, compute_dtype
 
+    if X.ndim > 2:
+        msg = (
+            f"Found array with dim {X.ndim}, while a 2D array was expected: "
+            f"X has shape {tuple(X.shape)}. Reshape it to (n_samples, n_features)."
+        )
+        raise ValueError(msg)
     if X.ndim != 2:
         msg = (
             f"Expected 2D array, got {X.ndim}D array instead: X has shape "

@@ -277,10 +277,16 @@ def _host_centers(C: Any, X: Any, frame: Frame, estimator: Any) -> Any:
 
     k, d = estimator.n_clusters, X.shape[1]
     C = np.asarray(to_numpy(C))
-    if C.ndim != 2 or C.shape != (k, d):
+    if C.ndim != 2 or C.shape[0] != k:
         msg = (
             f"The shape of the initial centers {C.shape} does not match the "
-            f"number of clusters {k} and features {d}."
+            f"number of clusters {k}."
+        )
+        raise ValueError(msg)
+    if C.shape[1] != d:
+        msg = (
+            f"The shape of the initial centers {C.shape} does not match the "
+            f"number of features of the data {d}."
         )
         raise ValueError(msg)
     C = C.astype(frame.dtype, copy=True)

@@ -112,10 +112,16 @@ def _given(est: Any, d: int, dtype: Any) -> Any:
         return None
     given = np.asarray(to_numpy(init))
     k = est.n_clusters
-    if given.ndim != 2 or given.shape != (k, d):
+    if given.ndim != 2 or given.shape[0] != k:
         msg = (
             f"The shape of the initial centers {given.shape} does not match "
-            f"the number of clusters {k} and features {d}."
+            f"the number of clusters {k}."
+        )
+        raise ValueError(msg)
+    if given.shape[1] != d:
+        msg = (
+            f"The shape of the initial centers {given.shape} does not match "
+            f"the number of features of the data {d}."
         )
         raise ValueError(msg)
     return given.astype(dtype, copy=True)
