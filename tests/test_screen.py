@@ -115,10 +115,12 @@ def test_ties_at_the_boundary_fall_back(forced, torch) -> None:
 
 
 def test_loose_bound_hands_the_rest_to_float32(forced, monkeypatch, torch) -> None:
-    """Well-separated clusters: distances far below the norms, the bound
-    certifies nothing, and after the first tile float32 takes the rest."""
+    """Well-separated clusters centred on the global mean only (no pivots):
+    distances far below the norms, the bound certifies nothing, and after the
+    first tile float32 takes the rest."""
     from sklearn.datasets import make_blobs
 
+    monkeypatch.setattr(screen, "_N_PIVOTS", 0)
     # 50 queries a tile (the screen takes the float32 search's tile plan)
     monkeypatch.setattr("xplearn.neighbors._search._TILE_ELEMENTS", 3000 * 50)
     pts, _ = make_blobs(3400, 32, centers=10, random_state=0)
@@ -130,6 +132,66 @@ def test_loose_bound_hands_the_rest_to_float32(forced, monkeypatch, torch) -> No
     assert forced["redo_rows"] == 400
     np.testing.assert_array_equal(i_on, i_off)
     np.testing.assert_array_equal(d_on, d_off)
+
+
+@pytest.mark.parametrize("n_pivots", [1, 16])
+def test_clusters_are_certified_from_pivots(forced, monkeypatch, torch, n_pivots):
+    """The same well-separated clusters, each query centred on its nearest
+    pivot: the bound holds for almost every query, with the float32 answers
+    (with one pivot for ten clusters it holds only where the pivot is near)."""
+    from sklearn.datasets import make_blobs
+
+    monkeypatch.setattr(screen, "_N_PIVOTS", n_pivots)
+    monkeypatch.setattr("xplearn.neighbors._search._TILE_ELEMENTS", 3000 * 50)
+    pts, _ = make_blobs(3400, 32, centers=10, random_state=0)
+    Y, X = pts[:3000].astype(np.float32), pts[3000:].astype(np.float32)
+    with xplearn.config_context(screening="off"):
+        d_off, i_off = kneighbors(X, Y, K)
+    d_on, i_on = kneighbors(X, Y, K)
+    assert forced["screened"] == 1
+    if n_pivots == 16:
+        assert forced["redo_rows"] <= 8  # out of 400
+    np.testing.assert_array_equal(i_on, i_off)
+    np.testing.assert_array_equal(d_on, d_off)
+    np.testing.assert_array_equal(i_on, _oracle(X, Y, K)[0])
+
+
+@settings(
+    derandomize=True,
+    deadline=None,
+    max_examples=12,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    n_clusters=st.integers(2, 12),
+    d=st.integers(1, 48),
+    k=st.integers(1, 12),
+    spread=st.sampled_from([1e-4, 1e-2, 1.0]),
+    offset=st.sampled_from([0.0, 1e4]),
+    grid=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_pivot_screen_property(
+    forced, torch, n_clusters, d, k, spread, offset, grid, seed
+) -> None:
+    """Clustered data (where the queries take pivots): near-duplicates, a
+    common offset, grid ties inside each cluster: screened == float32 path."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_clusters, d)) * 10
+    noise = rng.standard_normal((1260, d)) * spread
+    if grid:
+        noise = np.round(noise / spread) * spread
+    pts = centres[rng.integers(0, n_clusters, 1260)] + noise + offset
+    pts = pts.astype(np.float32)
+    X, Y = pts[:60], pts[60:]
+    with xplearn.config_context(screening="off"):
+        d_off, i_off = kneighbors(X, Y, k)
+    before = forced["screened"]
+    d_on, i_on = kneighbors(X, Y, k)
+    assert forced["screened"] == before + 1
+    np.testing.assert_array_equal(i_on, i_off)
+    np.testing.assert_array_equal(d_on, d_off)
+    np.testing.assert_array_equal(i_on, _oracle(X, Y, k)[0])
 
 
 def test_gaussian_data_is_certified(forced, torch) -> None:

@@ -150,6 +150,13 @@ def screened_search(
     re-ranking stays in numpy, so distances are numpy's to the last bit);
     ``fallback(X, Y, k, xp)`` is the float32 search, run on the queries the
     certificate does not cover.
+
+    Each query is screened on data centred on the nearest of a few *pivots*
+    (:func:`_pivots`: the database mean and a coarse k-means of a sample of
+    the database) where that is much nearer than the mean: the bound grows
+    with the query's centred norm, and on clustered data (classes, blobs) the
+    global mean is far from every query, so the screen certified nothing
+    there.  The pivot changes what is certified, never an answer.
     """
     import array_api_compat.torch as torch_xp
     import torch
@@ -165,56 +172,134 @@ def screened_search(
     (n, d), m = X.shape, Y.shape[0]
     n_cand = min(m, k + _EXTRA)
     with torch.no_grad():
-        c, YaT, yy_max = _database(view(Y))
-    c = to_namespace(c, xp)
+        Yt = view(Y)
+        centres = _pivots(Yt)
+        choice = _choose_pivots(view(X), centres)
+        # The mean's queries last: on clustered data they are the few between
+        # clusters, which fail the bound, and the early give-up below should
+        # not judge the screen by them.
+        choice = torch.where(choice == 0, centres.shape[0], choice) - 1
+        order = torch.argsort(choice, stable=True)
+        sizes = torch.bincount(choice, minlength=centres.shape[0]).tolist()
+        centres = torch.roll(centres, -1, dims=0)
     # The float32 search's CPU tile plan, for bfloat16 products.
     budget = working_memory_bytes(torch_xp, torch.device("cpu"))
     rows, cols = euclidean_tiles(n, m, n_cand, d, 2, budget, False)
     buf = torch.empty((rows * cols,), dtype=torch.bfloat16)
     out_v, out_i, redo = [], [], []
-    failed = 0
-    for i in range(0, n, rows):
-        Xq = X[i : min(i + rows, n), :]
-        Xc = Xq - c
+    failed, done, start = 0, 0, 0
+    gave_up = False
+    for g, size in enumerate(sizes):
+        if not size or gave_up:
+            start += size
+            continue
         with torch.no_grad():
-            tau, cand = _candidates(view(Xc), YaT, n_cand, cols, buf)
-        vals, idx = rerank(Xq, Y, to_namespace(cand, xp), k, xp)
-        out_v.append(vals)
-        out_i.append(idx)
-        if n_cand < m:
-            tau = to_namespace(tau, xp)
-            ok = certified(
-                vals[:, -1],
-                tau,
-                xp.sum(Xc * Xc, axis=1),
-                yy_max,
-                d,
-                _bf16_error(d, YaT.shape[0]),
-                xp,
-            )
-            if not bool(xp.all(ok)):
-                redo.append(i + xp.nonzero(~ok)[0])
-                failed += int(redo[-1].shape[0])
-        done = i + Xq.shape[0]
-        if done < n and failed > _MAX_FAILED * done:
-            # The bound is too loose for this data (distances far below the
-            # norms, as in well-separated clusters): float32 for the rest.
-            rest = fallback(X[done:, :], Y, k, xp)
-            out_v.append(rest[0])
-            out_i.append(rest[1])
-            break
+            YaT, yy_max = _database(Yt, centres[g])
+        c = to_namespace(centres[g], xp)
+        for i in range(start, start + size, rows):
+            pos = order[i : min(i + rows, start + size)]
+            Xq = xp.take(X, to_namespace(pos, xp), axis=0)
+            Xc = Xq - c
+            with torch.no_grad():
+                tau, cand = _candidates(view(Xc), YaT, n_cand, cols, buf)
+            vals, idx = rerank(Xq, Y, to_namespace(cand, xp), k, xp)
+            out_v.append(vals)
+            out_i.append(idx)
+            if n_cand < m:
+                tau = to_namespace(tau, xp)
+                ok = certified(
+                    vals[:, -1],
+                    tau,
+                    xp.sum(Xc * Xc, axis=1),
+                    yy_max,
+                    d,
+                    _bf16_error(d, YaT.shape[0]),
+                    xp,
+                    local=True,
+                )
+                if not bool(xp.all(ok)):
+                    redo.append(i + xp.nonzero(~ok)[0])
+                    failed += int(redo[-1].shape[0])
+            done += int(pos.shape[0])
+            if rows <= done < n and failed > _MAX_FAILED * done:
+                # The bound is too loose for this data (distances far below
+                # the norms even from the nearest pivot): float32 for the rest.
+                rest = to_namespace(order[done:], xp)
+                fv, fi = fallback(xp.take(X, rest, axis=0), Y, k, xp)
+                out_v.append(fv)
+                out_i.append(fi)
+                gave_up = True
+                break
+        start += size
     dist = out_v[0] if len(out_v) == 1 else xp.concat(out_v)
     ind = out_i[0] if len(out_i) == 1 else xp.concat(out_i)
     if redo:
+        # Positions in the pivot order (rows of dist/ind, not yet unpermuted).
         rows_x = xp.concat(redo)
-        fv, fi = fallback(xp.take(X, rows_x, axis=0), Y, k, xp)
+        orig = xp.take(to_namespace(order, xp), rows_x, axis=0)
+        fv, fi = fallback(xp.take(X, orig, axis=0), Y, k, xp)
         dist[rows_x] = fv  # numpy and torch: our own new arrays
         ind[rows_x] = fi
-    return dist, ind
+    # Back to the queries' order: row r of (dist, ind) answers query order[r].
+    inverse = to_namespace(torch.argsort(order), xp)
+    return xp.take(dist, inverse, axis=0), xp.take(ind, inverse, axis=0)
 
 
-def _database(Y: Any) -> tuple[Any, Any, float]:
-    """Centre, ``[Yᶜ, ‖yᶜ‖²_hi, ‖yᶜ‖²_lo]ᵀ`` in bfloat16, and the largest ‖yᶜ‖².
+# Pivots besides the database mean, and the sample they are fitted on.
+_N_PIVOTS = 16
+_PIVOT_SAMPLE = 4096
+_PIVOT_ITERATIONS = 8
+# A pivot replaces the mean for a query only where it is this much nearer (in
+# squared distance): each pivot used costs a pass over the database.
+_PIVOT_GAIN = 0.5
+
+
+def _pivots(Y: Any) -> Any:
+    """Return candidate centres for the screen: the mean, then coarse k-means centres.
+
+    A few Lloyd iterations on an evenly strided sample of the database rows
+    (torch float32, milliseconds): on clustered data they land near the
+    clusters, where the queries are.  Any centres give exact answers; these
+    only make the certificate hold more often.
+    """
+    import torch
+
+    m = Y.shape[0]
+    mean = torch.mean(Y, dim=0, keepdim=True)
+    step = max(1, m // _PIVOT_SAMPLE)
+    S = Y[::step][:_PIVOT_SAMPLE]
+    p = min(_N_PIVOTS, S.shape[0])
+    if p == 0:
+        return mean
+    C = S[torch.linspace(0, S.shape[0] - 1, p).long()].clone()
+    ss = torch.einsum("ij,ij->i", S, S)
+    for _ in range(_PIVOT_ITERATIONS):
+        D = torch.einsum("ij,ij->i", C, C)[None, :] - 2.0 * (S @ C.T)
+        labels = torch.argmin(D + ss[:, None], dim=1)
+        sums = torch.zeros_like(C).index_add_(0, labels, S)
+        counts = torch.bincount(labels, minlength=p)
+        nonempty = counts > 0
+        C[nonempty] = sums[nonempty] / counts[nonempty, None].to(C.dtype)
+    centres = torch.cat([mean, C], dim=0)
+    return centres[torch.isfinite(centres).all(dim=1)]
+
+
+def _choose_pivots(X: Any, centres: Any) -> Any:
+    """Index of each query's centre: 0 (the mean) unless a pivot is much nearer."""
+    import torch
+
+    xx = torch.einsum("ij,ij->i", X, X)[:, None]
+    cc = torch.einsum("ij,ij->i", centres, centres)[None, :]
+    D = torch.clamp(xx + cc - 2.0 * (X @ centres.T), min=0.0)
+    best = torch.argmin(D[:, 1:], dim=1) + 1 if centres.shape[0] > 1 else None
+    if best is None:
+        return torch.zeros((X.shape[0],), dtype=torch.int64)
+    gain = torch.gather(D, 1, best[:, None])[:, 0] < _PIVOT_GAIN * D[:, 0]
+    return torch.where(gain, best, torch.zeros_like(best))
+
+
+def _database(Y: Any, c: Any) -> tuple[Any, float]:
+    """``[Yᶜ, ‖yᶜ‖²_hi, ‖yᶜ‖²_lo]ᵀ`` in bfloat16 for ``Yᶜ = Y − c``, and the largest ‖yᶜ‖².
 
     The inner dimension is the features, then ``‖y‖²`` as a high and a low
     bfloat16 part (one part alone would be off by ``u·‖y‖²``), padded to
@@ -223,7 +308,6 @@ def _database(Y: Any) -> tuple[Any, Any, float]:
     import torch
 
     m, d = Y.shape
-    c = torch.mean(Y, dim=0)
     Yc = Y - c
     yy = torch.einsum("ij,ij->i", Yc, Yc)
     Ya = torch.zeros((m, d + 2 + d % 2), dtype=torch.bfloat16)
@@ -231,7 +315,7 @@ def _database(Y: Any) -> tuple[Any, Any, float]:
     hi = yy.to(torch.bfloat16)
     Ya[:, d] = hi
     Ya[:, d + 1] = (yy - hi.float()).to(torch.bfloat16)  # yy − hi is exact
-    return c, Ya.T, float(yy.max())
+    return Ya.T, float(yy.max())
 
 
 def _candidates(Xc: Any, YaT: Any, n_cand: int, cols: int, buf: Any) -> tuple[Any, Any]:

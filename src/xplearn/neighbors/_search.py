@@ -107,8 +107,14 @@ def rerank(Xq: Any, Y: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any]
     every candidate in float64 (a small cost beside the GEMM, and no host
     read); a CPU sums in the input's precision and redoes in float64 only the
     rows whose k + 1 best are within the float32 sums' rounding of each other
-    (float64 everywhere cost 12 of 25 ms at 1 000 × 2 000 × 512).  Distances
-    are the float64 ones rounded where float64 decided the order.
+    (float64 everywhere cost 12 of 25 ms at 1 000 × 2 000 × 512).
+
+    The ``k`` distances returned are the float64 sums rounded to the input
+    dtype on every device: a function of the query and the neighbour alone,
+    so every route to the same neighbours (the float32 search, the bfloat16
+    screen with any centre, the exact redo of uncertified rows) returns the
+    same bits.  (Float32 sums where float64 did not decide the order made
+    the last bit depend on which candidates a screen had kept.)
     """
     idx = take_rows(idx, xp.argsort(idx, axis=1), xp)
     dev = device_of(Xq)
@@ -125,16 +131,15 @@ def rerank(Xq: Any, Y: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any]
     u = float(xp.finfo(Xq.dtype).eps) / 2
     tol = 2.0 * (Y.shape[1] + 2) * u
     close = xp.any(vals[:, 1:] - vals[:, :-1] <= tol * vals[:, 1:], axis=1)
-    vals, ids = vals[:, :k], ids[:, :k]
-    if not bool(xp.any(close)):
-        return vals, ids
-    rows = xp.nonzero(close)[0]
-    sub = xp.take(idx, rows, axis=0)
-    w_vals, w_ids = _sorted_k(
-        _exact_sq(xp.take(Xq, rows, axis=0), Y, sub, xp, wide), sub, k, xp
-    )
-    vals = _replace_rows(vals, close, xp.astype(w_vals, Xq.dtype), xp)
-    return vals, _replace_rows(ids, close, w_ids, xp)
+    ids = ids[:, :k]
+    if bool(xp.any(close)):
+        rows = xp.nonzero(close)[0]
+        sub = xp.take(idx, rows, axis=0)
+        _, w_ids = _sorted_k(
+            _exact_sq(xp.take(Xq, rows, axis=0), Y, sub, xp, wide), sub, k, xp
+        )
+        ids = _replace_rows(ids, close, w_ids, xp)
+    return xp.astype(_exact_sq(Xq, Y, ids, xp, wide), Xq.dtype), ids
 
 
 def rounding_bound(xp: ModuleType, dtype: Any, n_features: int) -> float:
@@ -325,6 +330,8 @@ def certified(
     d: int,
     err: ScreenError,
     xp: ModuleType,
+    *,
+    local: bool = False,
 ) -> Any:
     """Per query: whether every non-candidate is provably farther than the k-th.
 
@@ -344,6 +351,15 @@ def certified(
     query is certified when that exceeds the k-th distance with the rounding
     of its computation: no non-candidate can come closer, or tie, even as
     computed.  The test runs in the widest float the device has.
+
+    ``local=True`` adds a second, equally rigorous bound that does not use
+    ``yy_max``: a row farther than the query's neighbours has a larger norm,
+    ``‖y_c‖ <= ‖x_c‖ + D`` with ``D`` its distance, so the error terms in
+    ``‖y_c‖`` grow with ``D`` itself, and ``D² >= low(D)`` is a quadratic
+    inequality whose positive root bounds ``D`` from below.  Where the centre
+    is near the query but far from much of the database (a pivot among
+    clusters: the bfloat16 screen) this bound is far tighter.  The query is
+    certified where either bound proves it.
     """
     from xplearn._validation import float_dtypes
 
@@ -367,8 +383,42 @@ def certified(
     # Back from the rounded centred vectors to the data's differences.
     eta = eta_per_norm * (x_norm + y_norm)
     far = xp.sqrt(xp.clip(low, min=0.0)) - eta
+    if local:
+        far = xp.maximum(far, _local_far(tau, xx, x_norm, slop, eta_per_norm, err, xp))
     near = xp.sqrt(xp.astype(kth, wide) * near_factor)
     return near < far
+
+
+def _local_far(
+    tau: Any,
+    xx: Any,
+    x_norm: Any,
+    slop: float,
+    eta_per_norm: float,
+    err: ScreenError,
+    xp: ModuleType,
+) -> Any:
+    """Least data distance of a non-candidate, with ``‖y_c‖ <= X + D`` (see certified).
+
+    With ``X`` an upper bound of ``‖x_c‖`` and ``s >= tau`` a non-candidate's
+    screened value, its true distance ``D`` (of the centred vectors) obeys
+    ``D² >= L − xy·X·(X + D) − yy·(X + D)²`` with
+    ``L = tau − value·|tau| − x2·X² − floor + ‖x_c‖²_low`` (``s − value·|s|``
+    grows with ``s``), that is ``A·D² + B·D + C >= 0`` with ``A = 1 + yy``,
+    ``B = (xy + 2·yy)·X`` and ``C = (xy + yy)·X² − L``: ``D`` is at least the
+    positive root when ``C < 0``.  The centring's rounding, ``eta_per_norm``
+    per unit of ``‖x_c‖ + ‖y_c‖ <= 2X + D``, is taken off last.
+    """
+    big_l = tau - err.value * xp.abs(tau) - err.x2 * x_norm * x_norm - err.floor
+    big_l = big_l + xx / slop
+    a = 1.0 + err.yy
+    b = (err.xy + 2.0 * err.yy) * x_norm
+    c = (err.xy + err.yy) * x_norm * x_norm - big_l
+    disc = xp.clip(b * b - 4.0 * a * c, min=0.0)
+    root = (xp.sqrt(disc) - b) / (2.0 * a)
+    # The root's own float64 rounding: a few units in the last place.
+    root = xp.where(c < 0.0, root * (1.0 - 1e-12), xp.zeros_like(root))
+    return root * (1.0 - eta_per_norm) - 2.0 * eta_per_norm * x_norm
 
 
 def certificate_allowances(
