@@ -25,6 +25,8 @@ def forced(monkeypatch):
     calls = {"screened": 0, "redo_rows": 0}
     monkeypatch.setattr(screen, "_MIN_WORK", 0)
     monkeypatch.setattr(screen, "_MIN_ROWS_PER_CANDIDATE", 0)
+    # Small test queries take pivots too (large searches need 64 a pivot).
+    monkeypatch.setattr(screen, "_MIN_PIVOT_QUERIES", 1)
     monkeypatch.setitem(screen._FAST, "cpu", True)  # correctness does not care
     real = screen.screened_search
 

@@ -250,8 +250,11 @@ _N_PIVOTS = 16
 _PIVOT_SAMPLE = 4096
 _PIVOT_ITERATIONS = 8
 # A pivot replaces the mean for a query only where it is this much nearer (in
-# squared distance): each pivot used costs a pass over the database.
+# squared distance), and only for pivots that this many queries take: each
+# pivot used costs a pass over the database (centring it in bfloat16), about
+# the price of screening a few dozen queries.
 _PIVOT_GAIN = 0.5
+_MIN_PIVOT_QUERIES = 64
 
 
 def _pivots(Y: Any) -> Any:
@@ -295,7 +298,10 @@ def _choose_pivots(X: Any, centres: Any) -> Any:
     if best is None:
         return torch.zeros((X.shape[0],), dtype=torch.int64)
     gain = torch.gather(D, 1, best[:, None])[:, 0] < _PIVOT_GAIN * D[:, 0]
-    return torch.where(gain, best, torch.zeros_like(best))
+    choice = torch.where(gain, best, torch.zeros_like(best))
+    few = torch.bincount(choice, minlength=centres.shape[0]) < _MIN_PIVOT_QUERIES
+    few[0] = False
+    return torch.where(few[choice], torch.zeros_like(choice), choice)
 
 
 def _database(Y: Any, c: Any) -> tuple[Any, float]:
