@@ -337,6 +337,43 @@ def test_kmeans_queries_equal_eager(jax, where, kind) -> None:
     assert score == pytest.approx(km.score(Q), rel=1e-5)
 
 
+def test_minibatch_and_supervised_kneighbors_equal_eager(jax) -> None:
+    """The other fitted query methods: MiniBatchKMeans' predict / transform /
+    score, the classifier's and regressor's kneighbors; the radius
+    estimators' predict (data-dependent work) raises the clear TypeError."""
+    from xplearn.cluster import MiniBatchKMeans
+    from xplearn.neighbors import RadiusNeighborsClassifier, RadiusNeighborsRegressor
+
+    jnp = jax.numpy
+    X, Y = _data("random")
+    Q = jnp.asarray(X)
+    mbk = MiniBatchKMeans(12, batch_size=64, random_state=0).fit(Y)
+    labels = _check(jax, jax.jit(mbk.predict)(Q), _index_dtype(jnp))
+    np.testing.assert_array_equal(labels, np.asarray(mbk.predict(Q)))
+    T = _check(jax, jax.jit(mbk.transform)(Q), jnp.float32)
+    np.testing.assert_allclose(T, np.asarray(mbk.transform(Q)), rtol=1e-6, atol=1e-6)
+    assert float(jax.jit(mbk.score)(Q)) == pytest.approx(mbk.score(Q), rel=1e-5)
+    y = (Y[:, 0] > 0).astype(np.int64)
+    for est in (
+        KNeighborsClassifier(4).fit(Y, y),
+        KNeighborsRegressor(4).fit(Y, Y[:, 0]),
+    ):
+        dist, ind = jax.jit(est.kneighbors)(Q)
+        d0, i0 = est.kneighbors(Q)
+        np.testing.assert_array_equal(
+            _check(jax, ind, _index_dtype(jnp)), np.asarray(i0)
+        )
+        np.testing.assert_allclose(
+            _check(jax, dist, jnp.float32), np.asarray(d0), rtol=1e-6, atol=1e-6
+        )
+    for est in (
+        RadiusNeighborsClassifier(1.0, outlier_label=0).fit(Y, y),
+        RadiusNeighborsRegressor(1.0).fit(Y, Y[:, 0]),
+    ):
+        with pytest.raises(TypeError, match="jax tracer"):
+            jax.jit(est.predict)(Q)
+
+
 # -- kmeans fitted under jit -------------------------------------------------
 
 

@@ -151,6 +151,11 @@ assert "xplearn.tensorflow" not in sys.modules
     got = np.load(tmp_path / "out.npz")
     for key, value in want.items():
         _compare({key.rpartition("/")[2]: got[key]}, {key.rpartition("/")[2]: value})
+    # KMeans' score signature answers the estimator's score, batch by batch.
+    for kind in ("kmeans", "minibatch"):
+        for n in BATCHES:
+            score = float(got[f"{kind}/{n}/score/score"])
+            assert score == pytest.approx(ests[kind].score(Q[n]), rel=1e-5), (kind, n)
     # serving_default is the first method: predict, or kneighbors.
     assert "neighbors/1/serving_default/indices" in got
     assert "classifier/1/serving_default/labels" in got
@@ -168,6 +173,25 @@ def test_tflite_equals_estimator(tf, backend) -> None:
         if kind == "kmeans":
             got = run_tflite(flatbuffer, "score", Q)["score"]
             assert float(got) == pytest.approx(est.score(Q), rel=1e-5)
+
+
+def test_tflite_runs_on_litert(tf) -> None:
+    """The TFLite tests run on LiteRT (ai-edge-litert), the maintained runtime,
+    wherever it has wheels: TensorFlow's deprecated interpreter is the
+    fallback only where ai-edge-litert cannot be installed."""
+    import importlib.util
+    import platform
+
+    from tfdata import interpreter
+    from xplearn.tensorflow import to_tflite
+
+    if importlib.util.find_spec("ai_edge_litert") is None:
+        if sys.platform == "linux" and platform.machine() in ("x86_64", "aarch64"):
+            pytest.fail("ai-edge-litert has wheels here: pip install ai-edge-litert")
+        pytest.skip("ai-edge-litert has no wheel for this platform")
+    X, _ = dataset("gauss")
+    runner = interpreter(to_tflite(NearestNeighbors(n_neighbors=2).fit(X)))
+    assert type(runner).__module__.startswith("ai_edge_litert"), type(runner)
 
 
 def _equal_up_to_float32_ties(got: Any, want: Any, dist: Any) -> None:
