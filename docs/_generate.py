@@ -6,6 +6,7 @@ that the pages say what the code says.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -39,6 +40,13 @@ def check_built(html: Path) -> list[str]:
             problems.append(f"{page} was not built")
         elif f"sphx_glr_{script.stem}_001.png" not in page.read_text():
             problems.append(f"{page} has no figure")
+        else:
+            shown = re.findall(r'src="[^"]*?([^"/]+\.png)"', page.read_text())
+            problems.extend(
+                f"{page} shows {name}, which was not written"
+                for name in shown
+                if not (html / "_images" / name).exists()
+            )
     return problems
 
 

@@ -1,5 +1,6 @@
 """Sphinx configuration for xplearn's documentation site."""
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -12,6 +13,13 @@ import _generate  # noqa: E402  (docs/ is on the path only from here on)
 
 # TensorFlow's C++ start-up log is not part of any page (the examples use it).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# absl's first lines ignore that variable: import TensorFlow here once, as
+# `xplearn info` does, with the descriptor silenced, so that the gallery's
+# imports of it are quiet too.
+with contextlib.suppress(ImportError):
+    from xplearn._cli.frameworks import load
+
+    load("tensorflow")
 
 _generate.write_all()
 

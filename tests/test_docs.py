@@ -66,3 +66,11 @@ def test_gallery_check_finds_missing_figures(tmp_path) -> None:
     problems = generate.check_built(tmp_path)
     assert any("plot_tensorflow.html has no figure" in p for p in problems)
     assert any("plot_benchmarks.html was not built" in p for p in problems)
+    # a page that shows a figure whose file was never written
+    img = '<img src="../_images/sphx_glr_plot_tensorflow_001.png" />'
+    (pages / "plot_tensorflow.html").write_text(img)
+    problems = generate.check_built(tmp_path)
+    assert any("sphx_glr_plot_tensorflow_001.png, which was not" in p for p in problems)
+    (tmp_path / "_images").mkdir()
+    (tmp_path / "_images/sphx_glr_plot_tensorflow_001.png").write_bytes(b"")
+    assert not any("plot_tensorflow" in p for p in generate.check_built(tmp_path))

@@ -61,12 +61,12 @@ def test_cli_nothing_installed_says_what_to_do(monkeypatch, capsys) -> None:
 )
 def test_help_usage_line(monkeypatch, capsys, argv0, prog) -> None:
     monkeypatch.setattr(sys, "argv", [argv0])
-    for command in ([], ["demo"], ["bench"]):
+    for command in ([], ["info"], ["demo"], ["bench"]):
         with pytest.raises(SystemExit):
             main([*command, "--help"])
         text = capsys.readouterr().out
         assert text.startswith(prog), text
-        assert "``" not in text  # no raw reST markup
+        assert "`" not in text  # no raw reST or Markdown markup
 
 
 def test_version(capsys) -> None:

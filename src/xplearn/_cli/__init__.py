@@ -46,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
         prog=prog,
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"`{prog} SUBCOMMAND --help` for a subcommand's options.",
+        epilog=f"Run '{prog} SUBCOMMAND --help' for a subcommand's options.",
     )
     top.add_argument("--version", action="store_true", help="print the version")
     sub = top.add_subparsers(dest="command", metavar="{info,demo,bench}")
@@ -71,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
             "generated blobs (float32) on every framework and device found; "
             "print the score, the agreement with xplearn on numpy float64, the "
             "time and the speed-up against scikit-learn; plot the timings. "
-            "One run each: a demonstration, `xplearn bench` measures. "
+            "One run each: a demonstration; xplearn bench measures. "
             "Exits 1 when any framework disagrees."
         ),
     )
