@@ -20,6 +20,13 @@ K = 5
 
 
 @pytest.fixture
+def pivots():
+    """The opt-in pivot centring of the screen (``screening="all"``)."""
+    with xplearn.config_context(screening="all"):
+        yield
+
+
+@pytest.fixture
 def forced(monkeypatch):
     """Screen every float32 search of torch/numpy; count screens and redos."""
     calls = {"screened": 0, "redo_rows": 0}
@@ -116,20 +123,24 @@ def test_ties_at_the_boundary_fall_back(forced, torch) -> None:
     assert forced["redo_rows"] > 0
 
 
-def test_loose_bound_hands_the_rest_to_float32(forced, monkeypatch, torch) -> None:
-    """Well-separated clusters centred on the global mean only (no pivots):
-    distances far below the norms, the bound certifies nothing, and after the
-    first tile float32 takes the rest."""
+@pytest.mark.parametrize("mode", ["auto", "all-without-pivots"])
+def test_loose_bound_hands_the_rest_to_float32(forced, monkeypatch, torch, mode):
+    """Well-separated clusters centred on the global mean only (the default,
+    or no pivots): distances far below the norms, the bound certifies
+    nothing, and after the first tile float32 takes the rest."""
     from sklearn.datasets import make_blobs
 
-    monkeypatch.setattr(screen, "_N_PIVOTS", 0)
+    if mode != "auto":
+        monkeypatch.setattr(screen, "_N_PIVOTS", 0)
+    on = "auto" if mode == "auto" else "all"
     # 50 queries a tile (the screen takes the float32 search's tile plan)
     monkeypatch.setattr("xplearn.neighbors._search._TILE_ELEMENTS", 3000 * 50)
     pts, _ = make_blobs(3400, 32, centers=10, random_state=0)
     Y, X = pts[:3000].astype(np.float32), pts[3000:].astype(np.float32)
     with xplearn.config_context(screening="off"):
         d_off, i_off = kneighbors(X, Y, K)
-    d_on, i_on = kneighbors(X, Y, K)
+    with xplearn.config_context(screening=on):
+        d_on, i_on = kneighbors(X, Y, K)
     assert forced["screened"] == 1
     assert forced["redo_rows"] == 400
     np.testing.assert_array_equal(i_on, i_off)
@@ -137,7 +148,9 @@ def test_loose_bound_hands_the_rest_to_float32(forced, monkeypatch, torch) -> No
 
 
 @pytest.mark.parametrize("n_pivots", [1, 16])
-def test_clusters_are_certified_from_pivots(forced, monkeypatch, torch, n_pivots):
+def test_clusters_are_certified_from_pivots(
+    forced, pivots, monkeypatch, torch, n_pivots
+):
     """The same well-separated clusters, each query centred on its nearest
     pivot: the bound holds for almost every query, with the float32 answers
     (with one pivot for ten clusters it holds only where the pivot is near)."""
@@ -174,7 +187,7 @@ def test_clusters_are_certified_from_pivots(forced, monkeypatch, torch, n_pivots
     seed=st.integers(0, 2**16),
 )
 def test_pivot_screen_property(
-    forced, torch, n_clusters, d, k, spread, offset, grid, seed
+    forced, pivots, torch, n_clusters, d, k, spread, offset, grid, seed
 ) -> None:
     """Clustered data (where the queries take pivots): near-duplicates, a
     common offset, grid ties inside each cluster: screened == float32 path."""

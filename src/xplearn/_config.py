@@ -112,7 +112,11 @@ def set_config(
         and keep a label only where it is proved to be the float32 E-step's
         (the other points are labelled in float32); opt-in while its
         whole-fit speed is unsettled (faster once the centres settle,
-        slower over the first iterations from random centres).  numpy
+        slower over the first iterations from random centres); and the k-NN
+        screen centres each query on the nearest of a few pivots (coarse
+        k-means centres of the database), which lets the proof hold on
+        clustered data, where from the database mean it fails (opt-in: on
+        32 features it was not shown faster than float32).  numpy
         input takes either through zero-copy torch views when torch is
         installed.  ``"off"``: float32 throughout.  The
         results are the same whichever is set; only the time differs.

@@ -151,12 +151,16 @@ def screened_search(
     ``fallback(X, Y, k, xp)`` is the float32 search, run on the queries the
     certificate does not cover.
 
-    Each query is screened on data centred on the nearest of a few *pivots*
-    (:func:`_pivots`: the database mean and a coarse k-means of a sample of
-    the database) where that is much nearer than the mean: the bound grows
-    with the query's centred norm, and on clustered data (classes, blobs) the
-    global mean is far from every query, so the screen certified nothing
-    there.  The pivot changes what is certified, never an answer.
+    With ``config_context(screening="all")`` each query is screened on data
+    centred on the nearest of a few *pivots* (:func:`_pivots`: the database
+    mean and a coarse k-means of a sample of the database) where that is
+    much nearer than the mean: the bound grows with the query's centred
+    norm, and on clustered data (classes, blobs) the global mean is far from
+    every query, so the screen certifies nothing there.  The pivot changes
+    what is certified, never an answer.  Opt-in: on the classifier
+    benchmark's data (32 features) the certified bfloat16 search was not
+    shown faster than the float32 one it replaces; by default the database
+    mean is the only centre.
     """
     import array_api_compat.torch as torch_xp
     import torch
@@ -171,17 +175,9 @@ def screened_search(
 
     (n, d), m = X.shape, Y.shape[0]
     n_cand = min(m, k + _EXTRA)
+    Yt = view(Y)
     with torch.no_grad():
-        Yt = view(Y)
-        centres = _pivots(Yt)
-        choice = _choose_pivots(view(X), centres)
-        # The mean's queries last: on clustered data they are the few between
-        # clusters, which fail the bound, and the early give-up below should
-        # not judge the screen by them.
-        choice = torch.where(choice == 0, centres.shape[0], choice) - 1
-        order = torch.argsort(choice, stable=True)
-        sizes = torch.bincount(choice, minlength=centres.shape[0]).tolist()
-        centres = torch.roll(centres, -1, dims=0)
+        centres, order, sizes = _pivot_groups(view(X), Yt)
     # The float32 search's CPU tile plan, for bfloat16 products.
     budget = working_memory_bytes(torch_xp, torch.device("cpu"))
     rows, cols = euclidean_tiles(n, m, n_cand, d, 2, budget, False)
@@ -206,10 +202,9 @@ def screened_search(
             out_v.append(vals)
             out_i.append(idx)
             if n_cand < m:
-                tau = to_namespace(tau, xp)
                 ok = certified(
                     vals[:, -1],
-                    tau,
+                    to_namespace(tau, xp),
                     xp.sum(Xc * Xc, axis=1),
                     yy_max,
                     d,
@@ -231,18 +226,56 @@ def screened_search(
                 gave_up = True
                 break
         start += size
+    return _finish(out_v, out_i, redo, order, X, Y, k, xp, fallback)
+
+
+def _finish(
+    out_v: list[Any],
+    out_i: list[Any],
+    redo: list[Any],
+    order: Any,
+    X: Any,
+    Y: Any,
+    k: int,
+    xp: ModuleType,
+    fallback: Any,
+) -> tuple[Any, Any]:
+    """Join the tiles, redo the uncertified rows, and undo the pivot order.
+
+    Row ``r`` of the joined tiles answers query ``order[r]``; ``redo`` holds
+    such row positions.
+    """
+    import torch
+
+    from xplearn._convert import to_namespace
+
     dist = out_v[0] if len(out_v) == 1 else xp.concat(out_v)
     ind = out_i[0] if len(out_i) == 1 else xp.concat(out_i)
     if redo:
-        # Positions in the pivot order (rows of dist/ind, not yet unpermuted).
         rows_x = xp.concat(redo)
         orig = xp.take(to_namespace(order, xp), rows_x, axis=0)
         fv, fi = fallback(xp.take(X, orig, axis=0), Y, k, xp)
         dist[rows_x] = fv  # numpy and torch: our own new arrays
         ind[rows_x] = fi
-    # Back to the queries' order: row r of (dist, ind) answers query order[r].
     inverse = to_namespace(torch.argsort(order), xp)
     return xp.take(dist, inverse, axis=0), xp.take(ind, inverse, axis=0)
+
+
+def _pivot_groups(X: Any, Y: Any) -> tuple[Any, Any, list[int]]:
+    """Centres, the queries ordered by centre, and the number per centre.
+
+    torch CPU float32 views in and out.  The mean's queries come last: on
+    clustered data they are the few between clusters, which fail the bound,
+    and the screen's early give-up should not judge it by them.
+    """
+    import torch
+
+    centres = _pivots(Y, get_config()["screening"] == "all")
+    choice = _choose_pivots(X, centres)
+    choice = torch.where(choice == 0, centres.shape[0], choice) - 1
+    order = torch.argsort(choice, stable=True)
+    sizes = torch.bincount(choice, minlength=centres.shape[0]).tolist()
+    return torch.roll(centres, -1, dims=0), order, sizes
 
 
 # Pivots besides the database mean, and the sample they are fitted on.
@@ -257,8 +290,10 @@ _PIVOT_GAIN = 0.5
 _MIN_PIVOT_QUERIES = 64
 
 
-def _pivots(Y: Any) -> Any:
+def _pivots(Y: Any, pivots: bool = True) -> Any:
     """Return candidate centres for the screen: the mean, then coarse k-means centres.
+
+    Only the mean where ``pivots`` is false.
 
     A few Lloyd iterations on an evenly strided sample of the database rows
     (torch float32, milliseconds): on clustered data they land near the
@@ -271,7 +306,7 @@ def _pivots(Y: Any) -> Any:
     mean = torch.mean(Y, dim=0, keepdim=True)
     step = max(1, m // _PIVOT_SAMPLE)
     S = Y[::step][:_PIVOT_SAMPLE]
-    p = min(_N_PIVOTS, S.shape[0])
+    p = min(_N_PIVOTS if pivots else 0, S.shape[0])
     if p == 0:
         return mean
     C = S[torch.linspace(0, S.shape[0] - 1, p).long()].clone()
@@ -305,7 +340,7 @@ def _choose_pivots(X: Any, centres: Any) -> Any:
 
 
 def _database(Y: Any, c: Any) -> tuple[Any, float]:
-    """``[Yᶜ, ‖yᶜ‖²_hi, ‖yᶜ‖²_lo]ᵀ`` in bfloat16 for ``Yᶜ = Y − c``, and the largest ‖yᶜ‖².
+    """``[Yᶜ, ‖yᶜ‖²_hi, ‖yᶜ‖²_lo]ᵀ`` in bfloat16 (``Yᶜ = Y − c``), and max ‖yᶜ‖².
 
     The inner dimension is the features, then ``‖y‖²`` as a high and a low
     bfloat16 part (one part alone would be off by ``u·‖y‖²``), padded to
