@@ -10,6 +10,7 @@ def test_defaults() -> None:
         "working_memory": None,
         "tf_namespace": "auto",
         "screening": "auto",
+        "pruning": "auto",
     }
 
 
@@ -21,6 +22,7 @@ def test_context_restores_and_nests() -> None:
                 "working_memory": 64,
                 "tf_namespace": "numpy",
                 "screening": "auto",
+                "pruning": "auto",
             }
         assert xplearn.get_config()["tf_namespace"] == "auto"
     assert xplearn.get_config()["working_memory"] is None
@@ -39,6 +41,7 @@ def test_set_config_changes_one_setting() -> None:
             "working_memory": 128,
             "tf_namespace": "auto",
             "screening": "auto",
+            "pruning": "auto",
         }
     finally:
         xplearn.set_config(working_memory=None)
@@ -77,6 +80,7 @@ def test_threads_do_not_see_each_other() -> None:
         ({"working_memory": True}, ValueError, "positive"),
         ({"tf_namespace": "jax"}, ValueError, "tf_namespace must be one of"),
         ({"screening": "bf16"}, ValueError, "screening must be one of"),
+        ({"pruning": "on"}, ValueError, "pruning must be one of"),
         ({"colour": "red"}, TypeError, "Unknown xplearn setting"),
     ],
 )

@@ -16,6 +16,7 @@ from typing import Any, Literal, TypedDict, cast
 
 TFNamespace = Literal["auto", "torch", "numpy"]
 Screening = Literal["auto", "all", "off"]
+Pruning = Literal["auto", "off"]
 
 
 class Config(TypedDict):
@@ -24,6 +25,7 @@ class Config(TypedDict):
     working_memory: float | None
     tf_namespace: TFNamespace
     screening: Screening
+    pruning: Pruning
 
 
 _DEFAULTS: Config = {
@@ -32,6 +34,7 @@ _DEFAULTS: Config = {
     "working_memory": None,
     "tf_namespace": "auto",
     "screening": "auto",
+    "pruning": "auto",
 }
 
 _CONFIG: contextvars.ContextVar[Config] = contextvars.ContextVar(
@@ -40,6 +43,7 @@ _CONFIG: contextvars.ContextVar[Config] = contextvars.ContextVar(
 
 _TF_NAMESPACES = ("auto", "torch", "numpy")
 _SCREENING = ("auto", "all", "off")
+_PRUNING = ("auto", "off")
 
 
 def get_config() -> Config:
@@ -82,6 +86,10 @@ def _validated(updates: dict[str, Any]) -> dict[str, Any]:
     if screening not in _SCREENING:
         msg = f"screening must be one of {_SCREENING}, got {screening!r}."
         raise ValueError(msg)
+    pruning = updates.get("pruning", "auto")
+    if pruning not in _PRUNING:
+        msg = f"pruning must be one of {_PRUNING}, got {pruning!r}."
+        raise ValueError(msg)
     return updates
 
 
@@ -90,6 +98,7 @@ def set_config(
     working_memory: float | Literal["unchanged"] | None = "unchanged",
     tf_namespace: TFNamespace | Literal["unchanged"] = "unchanged",
     screening: Screening | Literal["unchanged"] = "unchanged",
+    pruning: Pruning | Literal["unchanged"] = "unchanged",
 ) -> None:
     """Change xplearn settings for the current context (thread or task).
 
@@ -120,6 +129,15 @@ def set_config(
         input takes either through zero-copy torch views when torch is
         installed.  ``"off"``: float32 throughout.  The
         results are the same whichever is set; only the time differs.
+    pruning : {"auto", "off"}, optional
+        ``"auto"``: large Euclidean k-NN searches on the host (numpy, torch
+        CPU) cut the database into blocks around a few pivots (a coarse
+        k-means of a sample) and skip every block that the triangle
+        inequality proves too far from a query to hold a neighbour or a tie;
+        a probe of a few hundred queries first estimates whether that skips
+        enough (clustered data: classes, blobs) and otherwise the plain
+        search runs.  ``"off"``: every query against every row.  The results
+        are the same whichever is set; only the time differs.
 
     Examples
     --------
@@ -135,6 +153,7 @@ def set_config(
             ("working_memory", working_memory),
             ("tf_namespace", tf_namespace),
             ("screening", screening),
+            ("pruning", pruning),
         )
         if not (isinstance(v, str) and v == "unchanged")
     }

@@ -41,6 +41,7 @@ from xplearn._scaling import scale_back, scale_exponent, times_pow2
 from xplearn._validation import float_dtypes, index_dtype
 from xplearn.metrics import EUCLIDEAN, distance_block, itemsize
 
+from ._pruned import prune_applies, pruned_search
 from ._screen import screen_applies, screened_search
 
 # Extra candidates kept per query for the exact re-ranking (Euclidean family).
@@ -561,15 +562,22 @@ def search(
     return scale_back(dist, e, metric, xp), ind
 
 
+def _plain_euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
+    """Exact k nearest (squared): the bfloat16 screen where it applies, else float32."""
+    if screen_applies(X, Y, k, xp):
+        return screened_search(X, Y, k, xp, _euclidean)
+    return _euclidean(X, Y, k, xp)
+
+
 def _search_in_range(
     X: Any, Y: Any, k: int, metric: str, p: float, xp: ModuleType
 ) -> tuple[Any, Any]:
     """:func:`search` on data whose distances cannot overflow or underflow."""
     if metric in EUCLIDEAN:
-        if screen_applies(X, Y, k, xp):
-            dist, ind = screened_search(X, Y, k, xp, _euclidean)
-        else:
-            dist, ind = _euclidean(X, Y, k, xp)
+        found = None
+        if prune_applies(X, Y, k, xp):
+            found = pruned_search(X, Y, k, xp, _plain_euclidean)
+        dist, ind = _plain_euclidean(X, Y, k, xp) if found is None else found
         return (xp.sqrt(dist) if metric == "euclidean" else dist), ind
     n, m = X.shape[0], Y.shape[0]
     size = itemsize(X, xp)

@@ -1,0 +1,349 @@
+"""Exact k-NN search pruned by pivot blocks, for clustered data on the host.
+
+On clustered data (classes, blobs) a query's neighbours all lie in its own
+cluster, yet the plain search computes its distance to every database row.
+Here the database is cut into *blocks*, one per pivot (a coarse k-means of a
+sample of the rows), each with a rigorous radius ``R_p`` (every row of block
+``p`` lies within ``R_p`` of pivot ``p``).  The queries are grouped by their
+nearest pivot, their *home* block:
+
+1. each group is searched exactly against its home block alone, which gives
+   an upper bound ``ub`` of each query's k-th neighbour distance (the k-th
+   distance among some rows is at least the k-th among all of them);
+2. by the triangle inequality, a row of block ``p`` is at least
+   ``‖x − p‖ − R_p`` from the query; every block where that lower bound
+   exceeds ``ub`` (strictly, with the rounding of every quantity covered)
+   cannot hold a neighbour nor a tie, and is skipped;
+3. the queries that still need other blocks are searched exactly against the
+   union of those blocks, and the two exact candidate lists are re-ranked
+   together by :func:`~xplearn.neighbors._search.rerank`, the function that
+   ends every other search.
+
+Each sub-search is the plain exact search (float32 expansion, or the
+bfloat16 screen where it applies) on rows kept in their original order, so
+ties still go to the lower index, and every row skipped is provably farther
+than the k-th neighbour: the answers, indices and distances, are those of
+the full search, bit for bit.  Only the time changes.
+
+Before any of this, a probe (a few hundred queries against a sample of the
+database, milliseconds) estimates the share of the database the pruned
+search would read; above :data:`_MAX_READ` (spread-out data such as a
+Gaussian cloud, where every block is near every query) the plain search
+runs instead.  ``config_context(pruning="off")`` turns it off.
+"""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+from typing import Any
+
+from xplearn._config import get_config
+from xplearn._namespace import device_of, namespace_name
+from xplearn._primitives import sq_row_norms
+
+# Pivots (blocks), the database sample they are fitted on, Lloyd iterations.
+_BLOCKS = 16
+_SAMPLE = 4096
+_ITERATIONS = 8
+# Below these sizes the plain search's cost is too small to be worth a probe.
+_MIN_ROWS = 16_384
+_MIN_QUERIES = 128
+# Queries of the probe that estimates the share of the database read.
+_PROBE = 512
+# Estimated share of the database read above which the plain search runs.
+_MAX_READ = 0.5
+# Elements of a float64 temporary (the exact distances to the pivots).
+_CHUNK = 2**21
+
+
+def prune_applies(X: Any, Y: Any, k: int, xp: ModuleType) -> bool:
+    """Whether :func:`pruned_search` may run (it may still decline)."""
+    if get_config()["pruning"] == "off":
+        return False
+    if namespace_name(xp) not in {"numpy", "torch"}:
+        return False
+    from . import _search  # (its is_accelerator: tests pretend through it)
+
+    if getattr(_search, "is_accelerator")(xp, device_of(X)):  # noqa: B009
+        return False
+    n, m = int(X.shape[0]), int(Y.shape[0])
+    return m >= _MIN_ROWS and n >= _MIN_QUERIES and 4 * _BLOCKS * k <= m
+
+
+def pruned_search(
+    X: Any, Y: Any, k: int, xp: ModuleType, inner: Any
+) -> tuple[Any, Any] | None:
+    """Exact k nearest (squared distances, indices), pruned by pivot blocks.
+
+    ``X`` and ``Y`` are host compute arrays (numpy, or torch on the CPU) in
+    the safe range of :mod:`xplearn._scaling`; ``inner(X, Y, k, xp)`` is the
+    plain exact search, run on the blocks.  Returns None, having done only
+    the probe, where pruning is not expected to pay.
+    """
+    import numpy as np
+
+    from xplearn._convert import to_numpy
+
+    m, d = Y.shape
+    P = _pivots(Y, xp)
+    S, S_assign, S_r = _sample_blocks(Y, P, xp)
+    if not _worth_it(X, S, S_assign, S_r, P, k, m, xp):
+        return None
+    assign = _assign(Y, P, xp)
+    r2 = _sq_dist_to(Y, P, assign, xp)
+    assign_np = np.asarray(to_numpy(assign), dtype=np.int64)
+    perm = np.argsort(assign_np, kind="stable")  # rows by block, in index order
+    sizes = np.bincount(assign_np, minlength=P.shape[0])
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    r2_np = np.asarray(to_numpy(r2), dtype=np.float64)[perm]
+    nonempty = sizes > 0
+    radius = np.zeros(P.shape[0])  # (an empty block is never read)
+    radius[nonempty] = np.maximum.reduceat(r2_np, starts[:-1][nonempty])
+    delta = _relative_rounding(d)
+    radius = np.sqrt(radius * (1.0 + delta)) * (1.0 + delta)
+    # Lower bounds of every query's distance to every pivot (float64).
+    to_pivot = np.sqrt(_sq_dist_all(X, P, xp) * (1.0 - delta)) * (1.0 - delta)
+    to_pivot[:, ~nonempty] = np.inf
+    home = np.argmin(to_pivot, axis=1)
+    lower = to_pivot - radius[None, :]  # least distance to a row of each block
+    near_factor = _near_factor(X, xp)
+
+    def rows_of(blocks: Any) -> Any:
+        parts = [perm[starts[b] : starts[b + 1]] for b in blocks]
+        return np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+
+    def group(b: int) -> tuple[Any, Any, Any]:
+        q = np.flatnonzero(home == b)
+        rows = rows_of([b])
+        v, i = _search_rows(X, Y, q, rows, k, xp, inner)
+        kth = to_numpy(v[:, -1]) if v.shape[1] == k else np.full(q.shape[0], np.inf)
+        upper = np.sqrt(np.asarray(kth, dtype=np.float64) * near_factor)
+        upper = upper * (1.0 + delta)
+        need = lower[q] <= upper[:, None]
+        need[:, b] = False
+        far = np.flatnonzero(need.any(axis=1))
+        if far.shape[0]:
+            blocks = np.flatnonzero(need[far].any(axis=0))
+            v, i = _join(X, Y, q, far, v, i, rows_of(blocks), k, xp, inner)
+        return q, v, i
+
+    counts = np.bincount(home, minlength=P.shape[0])
+    groups = [int(b) for b in np.argsort(-counts, kind="stable") if counts[b]]
+    done_q, done_v, done_i = zip(
+        *_on_groups(group, groups, xp, X.shape[0]), strict=True
+    )
+    order = np.argsort(np.concatenate(done_q), kind="stable")
+    back = _like(order, xp, X)
+    dist = done_v[0] if len(done_v) == 1 else xp.concat(list(done_v), axis=0)
+    ind = done_i[0] if len(done_i) == 1 else xp.concat(list(done_i), axis=0)
+    return xp.take(dist, back, axis=0), xp.take(ind, back, axis=0)
+
+
+def _on_groups(fn: Any, groups: list[int], xp: ModuleType, n: int) -> list[Any]:
+    """``fn`` on every group; numpy's on the host pool (its selection is serial).
+
+    Each numpy group runs with a one-thread BLAS, as the query tiles of the
+    plain search do; torch's operations are parallel themselves.
+    """
+    from ._search import _one_blas_thread, _pool, host_workers
+
+    workers = host_workers(xp, n)
+    if workers <= 1 or len(groups) < 2:
+        return [fn(b) for b in groups]
+    with _one_blas_thread():
+        return list(_pool(workers).map(fn, groups))
+
+
+def _search_rows(
+    X: Any, Y: Any, q: Any, rows: Any, k: int, xp: ModuleType, inner: Any
+) -> tuple[Any, Any]:
+    """Exact ``min(k, len(rows))`` nearest of queries ``q`` among ``rows`` of ``Y``.
+
+    ``rows`` ascend, so ties go to the lower original index; indices come
+    back as rows of ``Y``.
+    """
+    rows_x = _like(rows, xp, X)
+    v, i = inner(
+        xp.take(X, _like(q, xp, X), axis=0),
+        xp.take(Y, rows_x, axis=0),
+        min(k, int(rows.shape[0])),
+        xp,
+    )
+    flat = xp.take(rows_x, xp.reshape(i, (-1,)), axis=0)
+    return v, xp.reshape(flat, i.shape)
+
+
+def _join(
+    X: Any,
+    Y: Any,
+    q: Any,
+    far: Any,
+    v: Any,
+    i: Any,
+    rows: Any,
+    k: int,
+    xp: ModuleType,
+    inner: Any,
+) -> tuple[Any, Any]:
+    """Search queries ``q[far]`` among ``rows`` too; re-rank both candidate lists.
+
+    The home block's exact k and the other blocks' exact k together hold the
+    k nearest of all the rows not skipped; :func:`rerank` orders them as
+    every search does (exact distances, ties to the lower index).
+    """
+    from ._search import _replace_rows, rerank
+
+    _, i2 = _search_rows(X, Y, q[far], rows, k, xp, inner)
+    far_x = _like(far, xp, X)
+    cand = xp.concat([xp.take(i, far_x, axis=0), i2], axis=1)
+    Xf = xp.take(X, _like(q[far], xp, X), axis=0)
+    fv, fi = rerank(Xf, Y, cand, k, xp)
+    if far.shape[0] == q.shape[0]:  # (always so where the home had < k rows)
+        return fv, fi
+    mask = xp.zeros((int(q.shape[0]),), dtype=xp.bool, device=device_of(X))
+    mask[far_x] = True  # numpy and torch: our own new array
+    return _replace_rows(v, mask, fv, xp), _replace_rows(i, mask, fi, xp)
+
+
+def _like(a: Any, xp: ModuleType, X: Any) -> Any:
+    """Return host numpy indices as an index array of ``xp`` (zero-copy for torch)."""
+    from xplearn._convert import to_namespace
+
+    return to_namespace(a, xp, device=device_of(X))
+
+
+def _relative_rounding(d: int) -> float:
+    """Relative error of a float64 sum of ``d`` squared differences, with room."""
+    return 2.0 * (d + 4) * 2.0**-53
+
+
+def _near_factor(X: Any, xp: ModuleType) -> float:
+    """Factor on a computed k-th squared distance covering every route's rounding.
+
+    :func:`~xplearn.neighbors._search.certified`'s allowance for the input
+    dtype, squared: a skipped row must be farther than the k-th neighbour as
+    any exact route computes it, not only in exact arithmetic.
+    """
+    from ._search import certificate_allowances
+
+    v = float(xp.finfo(X.dtype).eps) / 2
+    _, _, near = certificate_allowances(X.shape[1], v, 2.0**-52)
+    return near * near
+
+
+def _pivots(Y: Any, xp: ModuleType) -> Any:
+    """Coarse k-means centres of an evenly strided sample of ``Y`` (its dtype).
+
+    A few Lloyd iterations in ``xp``; any centres give exact answers, these
+    only make blocks that match the clusters.
+    """
+    m = Y.shape[0]
+    step = max(1, m // _SAMPLE)
+    S = Y[::step, :][:_SAMPLE, :]
+    s = S.shape[0]
+    p = min(_BLOCKS, s)
+    dev = device_of(Y)
+    pick = [round(j * (s - 1) / max(1, p - 1)) for j in range(p)]
+    C = xp.take(S, xp.asarray(pick, device=dev), axis=0)
+    ids = xp.arange(p, device=dev)
+    for _ in range(_ITERATIONS):
+        labels = xp.argmin(sq_row_norms(C, xp)[None, :] - 2.0 * (S @ C.T), axis=1)
+        onehot = xp.astype(labels[:, None] == ids[None, :], S.dtype)
+        counts = xp.sum(onehot, axis=0)
+        sums = onehot.T @ S
+        mean = sums / xp.maximum(counts, xp.ones_like(counts))[:, None]
+        C = xp.where((counts > 0)[:, None], mean, C)
+    return C
+
+
+def _assign(Y: Any, P: Any, xp: ModuleType) -> Any:
+    """Nearest pivot of each row, by the float expansion (any choice is valid)."""
+    pp = sq_row_norms(P, xp)[None, :]
+    step = max(1, _CHUNK // max(1, P.shape[0]))
+    parts = [
+        xp.argmin(pp - 2.0 * (Y[i : i + step, :] @ P.T), axis=1)
+        for i in range(0, Y.shape[0], step)
+    ]
+    return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+
+
+def _sq_dist_to(Y: Any, P: Any, assign: Any, xp: ModuleType) -> Any:
+    """float64 ``Σ (y − p)²`` from each row to its own pivot, by differences."""
+    f64 = xp.float64
+    step = max(1, _CHUNK // max(1, Y.shape[1]))
+    parts = []
+    for i in range(0, Y.shape[0], step):
+        piv = xp.take(P, assign[i : i + step], axis=0)
+        diff = xp.astype(Y[i : i + step, :], f64) - xp.astype(piv, f64)
+        parts.append(xp.sum(diff * diff, axis=1))
+    return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+
+
+def _sq_dist_all(X: Any, P: Any, xp: ModuleType) -> Any:
+    """float64 ``Σ (x − p)²`` from every row of ``X`` to every pivot (numpy)."""
+    import numpy as np
+
+    from xplearn._convert import to_numpy
+
+    f64 = xp.float64
+    p, d = P.shape
+    P64 = xp.astype(P, f64)[None, :, :]
+    step = max(1, _CHUNK // max(1, p * d))
+    out = np.empty((X.shape[0], p))
+    for i in range(0, X.shape[0], step):
+        diff = xp.astype(X[i : i + step, None, :], f64) - P64
+        out[i : i + step] = to_numpy(xp.sum(diff * diff, axis=2))
+    return out
+
+
+def _sample_blocks(Y: Any, P: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
+    """Return the strided sample of ``Y``, its rows' pivots and distances to them."""
+    import numpy as np
+
+    from xplearn._convert import to_numpy
+
+    step = max(1, Y.shape[0] // _SAMPLE)
+    S = Y[::step, :][:_SAMPLE, :]
+    a = _assign(S, P, xp)
+    r = np.sqrt(np.asarray(to_numpy(_sq_dist_to(S, P, a, xp)), dtype=np.float64))
+    return S, np.asarray(to_numpy(a), dtype=np.int64), r
+
+
+def _worth_it(
+    X: Any,
+    S: Any,
+    S_assign: Any,
+    S_r: Any,
+    P: Any,
+    k: int,
+    m: int,
+    xp: ModuleType,
+) -> bool:
+    """Estimate, on a probe, whether the pruned search reads under ``_MAX_READ``.
+
+    Not a bound, an estimate: the blocks' sizes and radii from the sample,
+    and each probe query's k-th distance as the ``⌈k·s/m⌉``-th among the
+    ``s`` sample rows (as many sample rows as the k nearest are expected to
+    hold).  Only the time depends on it.
+    """
+    import numpy as np
+
+    from xplearn._convert import to_numpy
+
+    n, s, p = X.shape[0], S.shape[0], P.shape[0]
+    Q = X[:: max(1, n // _PROBE), :][:_PROBE, :]
+    D = sq_row_norms(S, xp)[None, :] - 2.0 * (Q @ S.T)
+    rank = min(s, max(1, math.ceil(k * s / m)))
+    D = np.sort(np.asarray(to_numpy(D), dtype=np.float64), axis=1)[:, rank - 1]
+    qq = np.asarray(to_numpy(sq_row_norms(Q, xp)), dtype=np.float64)
+    kth = np.sqrt(np.clip(D + qq, 0.0, None))
+    share = np.bincount(S_assign, minlength=p) / s
+    radius = np.full(p, -np.inf)
+    np.maximum.at(radius, S_assign, S_r)
+    to_pivot = np.sqrt(_sq_dist_all(Q, P, xp))
+    to_pivot[:, share == 0] = np.inf
+    home = np.argmin(to_pivot, axis=1)
+    need = to_pivot - radius[None, :] <= kth[:, None]
+    need[np.arange(Q.shape[0]), home] = True
+    return float(np.mean(need @ share)) <= _MAX_READ
