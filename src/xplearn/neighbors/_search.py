@@ -84,9 +84,29 @@ def _exact_sq(Xq: Any, Y: Any, idx: Any, xp: ModuleType, dtype: Any = None) -> A
         q = Xq[i:j, None, :]
         if dtype is not None and dtype != Y.dtype:
             cand, q = xp.astype(cand, dtype), xp.astype(q, dtype)
-        diff = cand - q
-        parts.append(xp.sum(diff * diff, axis=2))
+        parts.append(_sum_sq_diff(cand, q, xp))
     return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+
+
+def _sum_sq_diff(cand: Any, q: Any, xp: ModuleType) -> Any:
+    """``Σ (cand − q)²`` over the last axis; ``cand`` is a fresh gather, overwritten.
+
+    numpy and torch work in place: every fresh temporary of a chunk costs
+    page faults on a host whose memory is reclaimed between calls
+    (PERF-NOTES), which cost more than the arithmetic.
+    """
+    name = namespace_name(xp)
+    if name == "torch":
+        cand.sub_(q)
+        return cand.mul_(cand).sum(dim=-1)
+    if name == "numpy":
+        import numpy as np
+
+        np.subtract(cand, q, out=cand)
+        np.multiply(cand, cand, out=cand)
+        return np.sum(cand, axis=-1)
+    diff = cand - q
+    return xp.sum(diff * diff, axis=-1)
 
 
 def _sorted_k(exact: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
