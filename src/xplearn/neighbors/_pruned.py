@@ -235,26 +235,34 @@ def _near_factor(X: Any, xp: ModuleType) -> float:
 def _pivots(Y: Any, xp: ModuleType) -> Any:
     """Coarse k-means centres of an evenly strided sample of ``Y`` (its dtype).
 
-    A few Lloyd iterations in ``xp``; any centres give exact answers, these
-    only make blocks that match the clusters.
+    k-means++ seeding (a fixed seed: the same pivots on every backend and
+    every run), then a few Lloyd iterations, in float64 on the host (a few
+    thousand rows: milliseconds).  Any centres give exact answers; these only
+    make blocks that match the clusters (from evenly spread seeds, one pivot
+    often ended between two clusters, and their queries read both).
     """
-    m = Y.shape[0]
-    step = max(1, m // _SAMPLE)
-    S = Y[::step, :][:_SAMPLE, :]
+    import numpy as np
+
+    from xplearn._convert import to_namespace, to_numpy
+
+    step = max(1, Y.shape[0] // _SAMPLE)
+    S = np.asarray(to_numpy(Y[::step, :][:_SAMPLE, :]), dtype=np.float64)
     s = S.shape[0]
-    p = min(_BLOCKS, s)
-    dev = device_of(Y)
-    pick = [round(j * (s - 1) / max(1, p - 1)) for j in range(p)]
-    C = xp.take(S, xp.asarray(pick, device=dev), axis=0)
-    ids = xp.arange(p, device=dev)
+    rng = np.random.default_rng(0)
+    chosen = [int(rng.integers(s))]
+    d2 = np.sum((S - S[chosen[0]]) ** 2, axis=1)
+    while len(chosen) < min(_BLOCKS, s) and d2.sum() > 0:
+        chosen.append(int(rng.choice(s, p=d2 / d2.sum())))
+        d2 = np.minimum(d2, np.sum((S - S[chosen[-1]]) ** 2, axis=1))
+    C = S[chosen]
     for _ in range(_ITERATIONS):
-        labels = xp.argmin(sq_row_norms(C, xp)[None, :] - 2.0 * (S @ C.T), axis=1)
-        onehot = xp.astype(labels[:, None] == ids[None, :], S.dtype)
-        counts = xp.sum(onehot, axis=0)
-        sums = onehot.T @ S
-        mean = sums / xp.maximum(counts, xp.ones_like(counts))[:, None]
-        C = xp.where((counts > 0)[:, None], mean, C)
-    return C
+        labels = np.argmin(np.sum(C * C, axis=1) - 2.0 * (S @ C.T), axis=1)
+        onehot = labels[:, None] == np.arange(C.shape[0])[None, :]
+        counts = onehot.sum(axis=0)
+        sums = onehot.T.astype(np.float64) @ S
+        kept = counts > 0
+        C[kept] = sums[kept] / counts[kept, None]
+    return to_namespace(C.astype(to_numpy(Y[:1, :]).dtype), xp, device=device_of(Y))
 
 
 def _assign(Y: Any, P: Any, xp: ModuleType) -> Any:
@@ -281,20 +289,24 @@ def _sq_dist_to(Y: Any, P: Any, assign: Any, xp: ModuleType) -> Any:
 
 
 def _sq_dist_all(X: Any, P: Any, xp: ModuleType) -> Any:
-    """float64 ``Σ (x − p)²`` from every row of ``X`` to every pivot (numpy)."""
+    """Lower bounds of ``‖x − p‖²`` for every row of ``X`` and every pivot (numpy).
+
+    One float64 product on the host, ``‖x‖² + ‖p‖² − 2 x·p``: each of its
+    ``d + 2``-term sums is off by at most ``(d + 2)·u`` times the sum of the
+    terms' magnitudes, at most ``2·(‖x‖² + ‖p‖²)`` (``u = 2**-53``), so that
+    much, doubled for room, comes off.
+    """
     import numpy as np
 
     from xplearn._convert import to_numpy
 
-    f64 = xp.float64
-    p, d = P.shape
-    P64 = xp.astype(P, f64)[None, :, :]
-    step = max(1, _CHUNK // max(1, p * d))
-    out = np.empty((X.shape[0], p))
-    for i in range(0, X.shape[0], step):
-        diff = xp.astype(X[i : i + step, None, :], f64) - P64
-        out[i : i + step] = to_numpy(xp.sum(diff * diff, axis=2))
-    return out
+    X64 = np.asarray(to_numpy(X), dtype=np.float64)
+    P64 = np.asarray(to_numpy(P), dtype=np.float64)
+    xx = np.einsum("ij,ij->i", X64, X64)[:, None]
+    pp = np.einsum("ij,ij->i", P64, P64)[None, :]
+    D = xx + pp - 2.0 * (X64 @ P64.T)
+    slack = 4.0 * (X.shape[1] + 4) * 2.0**-53
+    return np.clip(D - slack * (xx + pp), 0.0, None)
 
 
 def _sample_blocks(Y: Any, P: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
@@ -335,13 +347,14 @@ def _worth_it(
     Q = X[:: max(1, n // _PROBE), :][:_PROBE, :]
     D = sq_row_norms(S, xp)[None, :] - 2.0 * (Q @ S.T)
     rank = min(s, max(1, math.ceil(k * s / m)))
-    D = np.sort(np.asarray(to_numpy(D), dtype=np.float64), axis=1)[:, rank - 1]
+    D = np.partition(np.asarray(to_numpy(D), dtype=np.float64), rank - 1, axis=1)
+    D = D[:, rank - 1]
     qq = np.asarray(to_numpy(sq_row_norms(Q, xp)), dtype=np.float64)
     kth = np.sqrt(np.clip(D + qq, 0.0, None))
     share = np.bincount(S_assign, minlength=p) / s
     radius = np.full(p, -np.inf)
     np.maximum.at(radius, S_assign, S_r)
-    to_pivot = np.sqrt(_sq_dist_all(Q, P, xp))
+    to_pivot = np.sqrt(_sq_dist_all(Q, P, xp))  # (a lower bound: fine here)
     to_pivot[:, share == 0] = np.inf
     home = np.argmin(to_pivot, axis=1)
     need = to_pivot - radius[None, :] <= kth[:, None]
