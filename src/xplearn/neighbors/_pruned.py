@@ -45,6 +45,8 @@ from xplearn._primitives import sq_row_norms
 # Pivots (blocks), the database sample they are fitted on, Lloyd iterations.
 _BLOCKS = 16
 _SAMPLE = 4096
+# ... at most this many sample elements (rows × features): 2 048 rows at d=256.
+_SAMPLE_ELEMENTS = 2**19
 _ITERATIONS = 8
 # Below these sizes the plain search's cost is too small to be worth a probe.
 _MIN_ROWS = 16_384
@@ -86,8 +88,9 @@ def pruned_search(
     from xplearn._convert import to_numpy
 
     m, d = Y.shape
-    P = _pivots(Y, xp)
-    S, S_assign, S_r = _sample_blocks(Y, P, xp)
+    S = _sample(Y, xp)
+    P = _pivots(S, xp)
+    S_assign, S_r = _sample_blocks(S, P, xp)
     if not _worth_it(X, S, S_assign, S_r, P, k, m, xp):
         return None
     assign = _assign(Y, P, xp)
@@ -232,11 +235,18 @@ def _near_factor(X: Any, xp: ModuleType) -> float:
     return near * near
 
 
-def _pivots(Y: Any, xp: ModuleType) -> Any:
-    """Coarse k-means centres of an evenly strided sample of ``Y`` (its dtype).
+def _sample(Y: Any, xp: ModuleType) -> Any:
+    """Return an evenly strided sample of the rows of ``Y`` (a contiguous copy)."""
+    rows = max(256, min(_SAMPLE, _SAMPLE_ELEMENTS // max(1, Y.shape[1])))
+    step = max(1, Y.shape[0] // rows)
+    return xp.asarray(Y[::step, :][:rows, :], copy=True)
+
+
+def _pivots(S_: Any, xp: ModuleType) -> Any:
+    """Coarse k-means centres of the sample ``S_`` (its dtype, namespace, device).
 
     k-means++ seeding (a fixed seed: the same pivots on every backend and
-    every run), then a few Lloyd iterations, in float64 on the host (a few
+    every run), then a few Lloyd iterations, in numpy on the host (a few
     thousand rows: milliseconds).  Any centres give exact answers; these only
     make blocks that match the clusters (from evenly spread seeds, one pivot
     often ended between two clusters, and their queries read both).
@@ -245,24 +255,28 @@ def _pivots(Y: Any, xp: ModuleType) -> Any:
 
     from xplearn._convert import to_namespace, to_numpy
 
-    step = max(1, Y.shape[0] // _SAMPLE)
-    S = np.asarray(to_numpy(Y[::step, :][:_SAMPLE, :]), dtype=np.float64)
+    S = np.asarray(to_numpy(S_))
     s = S.shape[0]
     rng = np.random.default_rng(0)
+    ss = np.einsum("ij,ij->i", S, S)
+
+    def sq_to(c: Any) -> Any:  # (by the expansion: no s × d temporaries)
+        return np.clip(ss + c @ c - 2.0 * (S @ c), 0.0, None).astype(np.float64)
+
     chosen = [int(rng.integers(s))]
-    d2 = np.sum((S - S[chosen[0]]) ** 2, axis=1)
+    d2 = sq_to(S[chosen[0]])
     while len(chosen) < min(_BLOCKS, s) and d2.sum() > 0:
         chosen.append(int(rng.choice(s, p=d2 / d2.sum())))
-        d2 = np.minimum(d2, np.sum((S - S[chosen[-1]]) ** 2, axis=1))
+        d2 = np.minimum(d2, sq_to(S[chosen[-1]]))
     C = S[chosen]
     for _ in range(_ITERATIONS):
         labels = np.argmin(np.sum(C * C, axis=1) - 2.0 * (S @ C.T), axis=1)
         onehot = labels[:, None] == np.arange(C.shape[0])[None, :]
         counts = onehot.sum(axis=0)
-        sums = onehot.T.astype(np.float64) @ S
+        sums = onehot.T.astype(S.dtype) @ S
         kept = counts > 0
         C[kept] = sums[kept] / counts[kept, None]
-    return to_namespace(C.astype(to_numpy(Y[:1, :]).dtype), xp, device=device_of(Y))
+    return to_namespace(C, xp, device=device_of(S_))
 
 
 def _assign(Y: Any, P: Any, xp: ModuleType) -> Any:
@@ -309,17 +323,15 @@ def _sq_dist_all(X: Any, P: Any, xp: ModuleType) -> Any:
     return np.clip(D - slack * (xx + pp), 0.0, None)
 
 
-def _sample_blocks(Y: Any, P: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
-    """Return the strided sample of ``Y``, its rows' pivots and distances to them."""
+def _sample_blocks(S: Any, P: Any, xp: ModuleType) -> tuple[Any, Any]:
+    """Return the sample rows' pivots and their distances to them (numpy)."""
     import numpy as np
 
     from xplearn._convert import to_numpy
 
-    step = max(1, Y.shape[0] // _SAMPLE)
-    S = Y[::step, :][:_SAMPLE, :]
     a = _assign(S, P, xp)
     r = np.sqrt(np.asarray(to_numpy(_sq_dist_to(S, P, a, xp)), dtype=np.float64))
-    return S, np.asarray(to_numpy(a), dtype=np.int64), r
+    return np.asarray(to_numpy(a), dtype=np.int64), r
 
 
 def _worth_it(
