@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import xplearn
 import xplearn.neighbors._pruned as pruned
-from backends import assert_equal, assert_in_backend
+from backends import assert_equal, assert_in_backend, knn_oracle
 from xplearn.neighbors import KNeighborsClassifier, NearestNeighbors, kneighbors
 
 K = 5
@@ -32,9 +32,9 @@ def counted(monkeypatch):
         calls["rows"] += X.shape[0] * Y.shape[0]
         return out
 
-    def rows_spy(X, Y, q, rows, k, xp, inner):
-        calls["read"] += q.shape[0] * rows.shape[0]
-        return real_rows(X, Y, q, rows, k, xp, inner)
+    def rows_spy(Xq, Y, rows, k, xp, inner):
+        calls["read"] += Xq.shape[0] * rows.shape[0]
+        return real_rows(Xq, Y, rows, k, xp, inner)
 
     monkeypatch.setattr("xplearn.neighbors._search.pruned_search", spy)
     monkeypatch.setattr(pruned, "_search_rows", rows_spy)
@@ -85,12 +85,6 @@ def _data(kind: str, rng) -> tuple[np.ndarray, np.ndarray]:
     return pts[q:], pts[:q]
 
 
-def _oracle(X, Y, k):
-    """Indices by float64 distances of the values, ties to the lower index."""
-    D = ((X.astype(np.float64)[:, None, :] - Y.astype(np.float64)[None]) ** 2).sum(-1)
-    return np.argsort(D, axis=1, kind="stable")[:, :k], D
-
-
 @pytest.mark.parametrize(
     "kind", ["offset", "near_duplicates", "grid", "d1", "d1024", "norms"]
 )
@@ -105,7 +99,7 @@ def test_pruned_equals_full_search(backend, forced, kind) -> None:
     assert_in_backend(d_on, backend, "float32")
     assert_equal(i_on, xplearn.to_numpy(i_off), backend, dtype="int64")
     assert_equal(d_on, xplearn.to_numpy(d_off), backend, dtype="float32")
-    ref, D = _oracle(X, Y, K)
+    ref, D = knn_oracle(X, Y, K)
     np.testing.assert_array_equal(xplearn.to_numpy(i_on), ref)
     best = np.take_along_axis(D, ref, axis=1)
     np.testing.assert_allclose(
@@ -123,7 +117,7 @@ def test_float64_input(backend, forced) -> None:
     assert forced["pruned"] == (1 if _prunable(backend) else 0)
     assert_equal(i_on, xplearn.to_numpy(i_off), backend, dtype="int64")
     assert_equal(d_on, xplearn.to_numpy(d_off), backend, dtype="float64")
-    np.testing.assert_array_equal(xplearn.to_numpy(i_on), _oracle(X, Y, K)[0])
+    np.testing.assert_array_equal(xplearn.to_numpy(i_on), knn_oracle(X, Y, K)[0])
 
 
 def test_clusters_read_a_fraction(counted) -> None:
@@ -135,7 +129,7 @@ def test_clusters_read_a_fraction(counted) -> None:
     _, ind = kneighbors(X, Y, 10)
     assert counted["pruned"] == 1
     assert counted["read"] < 0.3 * counted["rows"]
-    np.testing.assert_array_equal(ind, _oracle(X, Y, 10)[0])
+    np.testing.assert_array_equal(ind, knn_oracle(X, Y, 10)[0])
 
 
 def test_gaussian_cloud_is_declined(counted) -> None:
@@ -148,7 +142,7 @@ def test_gaussian_cloud_is_declined(counted) -> None:
     assert counted["declined"] == 1
     assert counted["pruned"] == 0
     assert counted["read"] == 0
-    np.testing.assert_array_equal(ind, _oracle(X, Y, 10)[0])
+    np.testing.assert_array_equal(ind, knn_oracle(X, Y, 10)[0])
 
 
 def test_home_block_smaller_than_k(forced, monkeypatch) -> None:
@@ -165,7 +159,7 @@ def test_home_block_smaller_than_k(forced, monkeypatch) -> None:
     )
     _, ind = kneighbors(X, Y, K)
     assert forced["pruned"] == 1
-    ref, _ = _oracle(X, Y, K)
+    ref, _ = knn_oracle(X, Y, K)
     np.testing.assert_array_equal(ind, ref)
     assert set(ind[0, :2]) == {500, 1500}
 
@@ -183,7 +177,7 @@ def test_self_query_and_classifier(forced) -> None:
     got_d, got_i = NearestNeighbors(n_neighbors=K).fit(Y).kneighbors()
     np.testing.assert_array_equal(got_i, want_i)
     np.testing.assert_array_equal(got_d, want_d)
-    _, D = _oracle(Y, Y, K)
+    _, D = knn_oracle(Y, Y, K)
     np.fill_diagonal(D, np.inf)
     np.testing.assert_array_equal(got_i, np.argsort(D, axis=1, kind="stable")[:, :K])
     Z = _clusters(rng, 1500, 6, spread=2.0).astype(np.float32)
@@ -239,4 +233,4 @@ def test_pruned_property(
     assert forced["pruned"] == before + 1
     np.testing.assert_array_equal(i_on, i_off)
     np.testing.assert_array_equal(d_on, d_off)
-    np.testing.assert_array_equal(i_on, _oracle(X, Y, k)[0])
+    np.testing.assert_array_equal(i_on, knn_oracle(X, Y, k)[0])

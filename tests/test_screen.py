@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import xplearn
 import xplearn.neighbors._screen as screen
-from backends import assert_equal, assert_in_backend
+from backends import assert_equal, assert_in_backend, knn_oracle
 from xplearn.neighbors import kneighbors
 
 K = 5
@@ -85,12 +85,6 @@ def _data(kind: str, rng) -> tuple[np.ndarray, np.ndarray]:
     return Y.astype(np.float32), X.astype(np.float32)
 
 
-def _oracle(X, Y, k):
-    """Indices by float64 distances of the float32 values, ties to the lower index."""
-    D = ((X.astype(np.float64)[:, None, :] - Y.astype(np.float64)[None]) ** 2).sum(-1)
-    return np.argsort(D, axis=1, kind="stable")[:, :k], D
-
-
 @pytest.mark.parametrize(
     "kind", ["offset", "near_duplicates", "grid", "d1", "d1024", "norms"]
 )
@@ -105,7 +99,7 @@ def test_screen_equals_float32_path(backend, forced, kind) -> None:
     assert_in_backend(d_on, backend, "float32")
     assert_equal(i_on, xplearn.to_numpy(i_off), backend, dtype="int64")
     assert_equal(d_on, xplearn.to_numpy(d_off), backend, dtype="float32")
-    ref, D = _oracle(X, Y, K)
+    ref, D = knn_oracle(X, Y, K)
     np.testing.assert_array_equal(xplearn.to_numpy(i_on), ref)
     np.testing.assert_allclose(
         xplearn.to_numpy(d_on) ** 2,
@@ -168,7 +162,7 @@ def test_clusters_are_certified_from_pivots(
         assert forced["redo_rows"] <= 8  # out of 400
     np.testing.assert_array_equal(i_on, i_off)
     np.testing.assert_array_equal(d_on, d_off)
-    np.testing.assert_array_equal(i_on, _oracle(X, Y, K)[0])
+    np.testing.assert_array_equal(i_on, knn_oracle(X, Y, K)[0])
 
 
 @settings(
@@ -206,7 +200,7 @@ def test_pivot_screen_property(
     assert forced["screened"] == before + 1
     np.testing.assert_array_equal(i_on, i_off)
     np.testing.assert_array_equal(d_on, d_off)
-    np.testing.assert_array_equal(i_on, _oracle(X, Y, k)[0])
+    np.testing.assert_array_equal(i_on, knn_oracle(X, Y, k)[0])
 
 
 def test_gaussian_data_is_certified(forced, torch) -> None:
@@ -217,7 +211,7 @@ def test_gaussian_data_is_certified(forced, torch) -> None:
     _, ind = kneighbors(X, Y, 10)
     assert forced["screened"] == 1
     assert forced["redo_rows"] <= 3  # out of 300
-    np.testing.assert_array_equal(ind, _oracle(X, Y, 10)[0])
+    np.testing.assert_array_equal(ind, knn_oracle(X, Y, 10)[0])
 
 
 def test_screening_setting_is_checked() -> None:

@@ -87,6 +87,8 @@ def pruned_search(
 
     from xplearn._convert import to_numpy
 
+    from ._search import _map_tiles
+
     m, d = Y.shape
     S = _sample(Y, xp)
     P = _pivots(S, xp)
@@ -118,8 +120,9 @@ def pruned_search(
 
     def group(b: int) -> tuple[Any, Any, Any]:
         q = np.flatnonzero(home == b)
+        Xq = xp.take(X, _like(q, xp, X), axis=0)
         rows = rows_of([b])
-        v, i = _search_rows(X, Y, q, rows, k, xp, inner)
+        v, i = _search_rows(Xq, Y, rows, k, xp, inner)
         kth = to_numpy(v[:, -1]) if v.shape[1] == k else np.full(q.shape[0], np.inf)
         upper = np.sqrt(np.asarray(kth, dtype=np.float64) * near_factor)
         upper = upper * (1.0 + delta)
@@ -128,59 +131,35 @@ def pruned_search(
         far = np.flatnonzero(need.any(axis=1))
         if far.shape[0]:
             blocks = np.flatnonzero(need[far].any(axis=0))
-            v, i = _join(X, Y, q, far, v, i, rows_of(blocks), k, xp, inner)
-        return q, v, i
+            v, i = _join(Xq, Y, far, v, i, rows_of(blocks), k, xp, inner)
+        return _like(q, xp, X), v, i
 
+    # numpy's selection is serial: its groups run on the host pool, with a
+    # one-thread BLAS each, as the plain search's query tiles do.
     counts = np.bincount(home, minlength=P.shape[0])
     groups = [int(b) for b in np.argsort(-counts, kind="stable") if counts[b]]
-    done_q, done_v, done_i = zip(
-        *_on_groups(group, groups, xp, X.shape[0]), strict=True
-    )
-    order = np.argsort(np.concatenate(done_q), kind="stable")
-    back = _like(order, xp, X)
-    dist = done_v[0] if len(done_v) == 1 else xp.concat(list(done_v), axis=0)
-    ind = done_i[0] if len(done_i) == 1 else xp.concat(list(done_i), axis=0)
+    queries, dist, ind = _map_tiles(group, groups, xp, X.shape[0])
+    back = xp.argsort(queries)
     return xp.take(dist, back, axis=0), xp.take(ind, back, axis=0)
 
 
-def _on_groups(fn: Any, groups: list[int], xp: ModuleType, n: int) -> list[Any]:
-    """``fn`` on every group; numpy's on the host pool (its selection is serial).
-
-    Each numpy group runs with a one-thread BLAS, as the query tiles of the
-    plain search do; torch's operations are parallel themselves.
-    """
-    from ._search import _one_blas_thread, _pool, host_workers
-
-    workers = host_workers(xp, n)
-    if workers <= 1 or len(groups) < 2:
-        return [fn(b) for b in groups]
-    with _one_blas_thread():
-        return list(_pool(workers).map(fn, groups))
-
-
 def _search_rows(
-    X: Any, Y: Any, q: Any, rows: Any, k: int, xp: ModuleType, inner: Any
+    Xq: Any, Y: Any, rows: Any, k: int, xp: ModuleType, inner: Any
 ) -> tuple[Any, Any]:
-    """Exact ``min(k, len(rows))`` nearest of queries ``q`` among ``rows`` of ``Y``.
+    """Exact ``min(k, len(rows))`` nearest of queries ``Xq`` among ``rows`` of ``Y``.
 
     ``rows`` ascend, so ties go to the lower original index; indices come
     back as rows of ``Y``.
     """
-    rows_x = _like(rows, xp, X)
-    v, i = inner(
-        xp.take(X, _like(q, xp, X), axis=0),
-        xp.take(Y, rows_x, axis=0),
-        min(k, int(rows.shape[0])),
-        xp,
-    )
+    rows_x = _like(rows, xp, Xq)
+    v, i = inner(Xq, xp.take(Y, rows_x, axis=0), min(k, int(rows.shape[0])), xp)
     flat = xp.take(rows_x, xp.reshape(i, (-1,)), axis=0)
     return v, xp.reshape(flat, i.shape)
 
 
 def _join(
-    X: Any,
+    Xq: Any,
     Y: Any,
-    q: Any,
     far: Any,
     v: Any,
     i: Any,
@@ -189,7 +168,7 @@ def _join(
     xp: ModuleType,
     inner: Any,
 ) -> tuple[Any, Any]:
-    """Search queries ``q[far]`` among ``rows`` too; re-rank both candidate lists.
+    """Search queries ``Xq[far]`` among ``rows`` too; re-rank both candidate lists.
 
     The home block's exact k and the other blocks' exact k together hold the
     k nearest of all the rows not skipped; :func:`rerank` orders them as
@@ -197,14 +176,14 @@ def _join(
     """
     from ._search import _replace_rows, rerank
 
-    _, i2 = _search_rows(X, Y, q[far], rows, k, xp, inner)
-    far_x = _like(far, xp, X)
+    far_x = _like(far, xp, Xq)
+    Xf = xp.take(Xq, far_x, axis=0)
+    _, i2 = _search_rows(Xf, Y, rows, k, xp, inner)
     cand = xp.concat([xp.take(i, far_x, axis=0), i2], axis=1)
-    Xf = xp.take(X, _like(q[far], xp, X), axis=0)
     fv, fi = rerank(Xf, Y, cand, k, xp)
-    if far.shape[0] == q.shape[0]:  # (always so where the home had < k rows)
+    if far.shape[0] == Xq.shape[0]:  # (always so where the home had < k rows)
         return fv, fi
-    mask = xp.zeros((int(q.shape[0]),), dtype=xp.bool, device=device_of(X))
+    mask = xp.zeros((int(Xq.shape[0]),), dtype=xp.bool, device=device_of(Xq))
     mask[far_x] = True  # numpy and torch: our own new array
     return _replace_rows(v, mask, fv, xp), _replace_rows(i, mask, fi, xp)
 

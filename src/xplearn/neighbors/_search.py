@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any, NamedTuple
 
@@ -765,7 +766,9 @@ def _nearest_center_in_range(X: Any, C: Any, xp: ModuleType) -> tuple[Any, Any]:
     return labels, dist
 
 
-def _map_tiles(fn: Any, starts: range, xp: ModuleType, n: int) -> tuple[Any, ...]:
+def _map_tiles(
+    fn: Any, starts: Sequence[int], xp: ModuleType, n: int
+) -> tuple[Any, ...]:
     """Run ``fn`` (one row tile → a tuple of arrays) on every tile, concatenated.
 
     numpy's reductions are single-threaded, so for numpy the tiles run on a
