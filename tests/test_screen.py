@@ -109,12 +109,24 @@ def test_screen_equals_float32_path(backend, forced, kind) -> None:
     )
 
 
-def test_ties_at_the_boundary_fall_back(forced, torch) -> None:
-    """Exact ties at the k-th neighbour cannot be certified: they are redone."""
+def test_ties_at_the_boundary_are_screened_wider_then_redone(
+    forced, monkeypatch, torch
+) -> None:
+    """Exact ties at the k-th neighbour cannot be certified from the first
+    candidates: a wider screen certifies most, float32 redoes the rest; the
+    answers are the oracle's either way."""
     Y, X = _data("grid", np.random.default_rng(1))
-    kneighbors(X, Y, K)
-    assert forced["screened"] == 1
-    assert forced["redo_rows"] > 0
+    ref = knn_oracle(X, Y, K)[0]
+    redone = {}
+    for wide in (1, screen._WIDE):
+        monkeypatch.setattr(screen, "_WIDE", wide)
+        before = forced["redo_rows"]
+        _, ind = kneighbors(X, Y, K)
+        redone[wide] = forced["redo_rows"] - before
+        np.testing.assert_array_equal(ind, ref)
+    assert forced["screened"] == 2
+    assert redone[1] > 0
+    assert redone[screen._WIDE] < redone[1]
 
 
 @pytest.mark.parametrize("mode", ["auto", "all-without-pivots"])
