@@ -282,3 +282,31 @@ def test_bf16_decision_reads_the_instruction_sets(monkeypatch, torch, avx512_bf1
     monkeypatch.setattr(screen, "_FAST", {})
     monkeypatch.setattr(screen, "_measure", lambda: True)
     assert screen.bf16_is_fast() is True  # unknown: measured
+
+
+@pytest.mark.parametrize(("seed", "d"), [(0, 3), (2, 24), (2, 100)])
+def test_more_exact_duplicates_than_candidates(
+    forced, monkeypatch, torch, seed, d
+) -> None:
+    """600 copies of the query, beyond even the wider screen's candidates: their
+    screened values (zero, as rounded) come out negative here, the int16 keys
+    do not order negative values, and the query gets no certificate (the
+    screen's value is -inf); the float32 search answers, as the oracle."""
+    rng = np.random.default_rng(seed)
+    p = rng.standard_normal(d) * 3
+    Y = np.concatenate([rng.standard_normal((3000, d)), np.repeat(p[None], 600, 0)])
+    Y, X = Y.astype(np.float32), p[None, :].astype(np.float32)
+    real, unbounded = screen._candidates, []
+
+    def spy(*args):
+        tau, idx = real(*args)
+        unbounded.append(int(torch.isinf(tau).sum()))
+        return tau, idx
+
+    monkeypatch.setattr(screen, "_candidates", spy)
+    dist, ind = kneighbors(X, Y, K)
+    assert unbounded == [1, 1]  # the first screen, then the wider one
+    assert forced["redo_rows"] == 1
+    np.testing.assert_array_equal(ind, knn_oracle(X, Y, K)[0])
+    np.testing.assert_array_equal(ind[0], np.arange(3000, 3000 + K))
+    np.testing.assert_array_equal(dist, 0.0)

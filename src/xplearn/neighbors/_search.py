@@ -270,13 +270,16 @@ def screen_candidates(
     bounds: list[tuple[int, int]],
     buf: Any,
     xp: ModuleType,
+    key: Any = None,
 ) -> tuple[Any, Any]:
     """Select the ``n_cand`` smallest screened values per row, and their columns.
 
     One GEMM ``Xa @ Ya[:, j0:j1]`` per column tile of ``bounds`` (into the
     reused ``buf`` where given), a group or plain candidate selection, and a
     merge with the tiles before (unordered).  Every column left out has a value at least
-    the largest kept.  The float32 search and the bfloat16 screen share it.
+    the largest kept.  The float32 search and the bfloat16 screen share it;
+    ``key(D)``, where given, is what is selected on (and returned) in place of
+    each tile's values.
     """
     r = Xa.shape[0]
     ix = index_dtype(xp, device_of(Xa))
@@ -285,6 +288,8 @@ def screen_candidates(
         w = j1 - j0
         out = None if buf is None else _buffer_view(buf, r, w, xp)
         D = _approx_block(Xa, _columns(Ya, j0, j1), xp, out)
+        if key is not None:
+            D = key(D)
         n_c = min(n_cand, w)
         if w % _GROUP == 0 and w >= 4 * _GROUP * n_c:
             vals, idx = group_candidates(D, n_c, _GROUP, xp)
