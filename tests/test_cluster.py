@@ -496,3 +496,37 @@ def test_callable_init_auto_runs_like_sklearn(Est, runs) -> None:
     est = Est(3, init=init, n_init="auto", random_state=0).fit(X)
     assert est._n_init == runs
     assert len(calls) == runs
+
+
+def test_torch_cpu_float32_lloyd_takes_numpy_fused_kernel(monkeypatch, torch) -> None:
+    """torch on the CPU has no fused E-step: float32 Lloyd runs numpy's on
+    zero-copy views (threads: torch's), and answers in torch, as numpy does."""
+    import xplearn.cluster._lloyd as lloyd
+
+    X = make_blobs(20_000, n_features=8, centers=12, random_state=3)[0]
+    X = X.astype(np.float32)
+    init = _init(X, 12)
+    ref = KMeans(12, init=init, n_init=1).fit(X)
+    calls = []
+    real = lloyd._numpy_nearest
+
+    def spy(Xa, Ca, workers, **kw):
+        calls.append((type(Xa).__module__, workers))
+        return real(Xa, Ca, workers, **kw)
+
+    monkeypatch.setattr(lloyd, "_numpy_nearest", spy)
+    km = KMeans(12, init=torch.asarray(init), n_init=1).fit(torch.asarray(X))
+    assert calls
+    assert all(mod == "numpy" for mod, _ in calls)
+    assert all(w == torch.get_num_threads() for _, w in calls)
+    assert km.labels_.dtype == torch.int64
+    assert km.labels_.device.type == "cpu"
+    assert km.cluster_centers_.dtype == torch.float32
+    # (float32 takes the expansion's argmin as it is, as scikit-learn does:
+    # torch's and numpy's centring round differently, so a row on the edge
+    # between two centres may go either way.)
+    assert np.mean(km.labels_.numpy() == ref.labels_) >= 0.999
+    np.testing.assert_allclose(
+        km.cluster_centers_.numpy(), ref.cluster_centers_, rtol=0, atol=1e-2
+    )
+    assert km.inertia_ == pytest.approx(ref.inertia_, rel=1e-5)

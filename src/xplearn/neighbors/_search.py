@@ -143,7 +143,9 @@ def rerank(Xq: Any, Y: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any]
     wide = float_dtypes(xp, dev)[0]
     if Xq.dtype == wide:
         return _sorted_k(_exact_sq(Xq, Y, idx, xp), idx, k, xp)
-    if is_accelerator(xp, dev):
+    if is_accelerator(xp, dev) or idx.shape[1] <= 2 * k:
+        # (On a CPU also where the candidates are few beside k: one float64
+        # pass costs less than a float32 one and float64 again for the k.)
         vals, ids = _sorted_k(_exact_sq(Xq, Y, idx, xp, wide), idx, k, xp)
         return xp.astype(vals, Xq.dtype), ids
     exact = _exact_sq(Xq, Y, idx, xp)
