@@ -139,8 +139,8 @@ def test_loose_bound_hands_the_rest_to_float32(forced, monkeypatch, torch, mode)
     if mode != "auto":
         monkeypatch.setattr(screen, "_N_PIVOTS", 0)
     on = "auto" if mode == "auto" else "all"
-    # 50 queries a tile (the screen takes the float32 search's tile plan)
-    monkeypatch.setattr("xplearn.neighbors._search._TILE_ELEMENTS", 3000 * 50)
+    # 50 queries a tile
+    monkeypatch.setattr(screen, "_TILE_ELEMENTS", 3000 * 50)
     pts, _ = make_blobs(3400, 32, centers=10, random_state=0)
     Y, X = pts[:3000].astype(np.float32), pts[3000:].astype(np.float32)
     with xplearn.config_context(screening="off"):
@@ -163,7 +163,7 @@ def test_clusters_are_certified_from_pivots(
     from sklearn.datasets import make_blobs
 
     monkeypatch.setattr(screen, "_N_PIVOTS", n_pivots)
-    monkeypatch.setattr("xplearn.neighbors._search._TILE_ELEMENTS", 3000 * 50)
+    monkeypatch.setattr(screen, "_TILE_ELEMENTS", 3000 * 50)
     pts, _ = make_blobs(3400, 32, centers=10, random_state=0)
     Y, X = pts[:3000].astype(np.float32), pts[3000:].astype(np.float32)
     with xplearn.config_context(screening="off"):

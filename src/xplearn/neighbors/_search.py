@@ -189,19 +189,20 @@ def euclidean_tiles(
     size: int,
     budget: int,
     accelerator: bool,
+    elements: int = _TILE_ELEMENTS,
 ) -> tuple[int, int]:
     """Rows and columns of the query × database tiles of the Euclidean search.
 
-    On a CPU about ``_TILE_ELEMENTS`` per tile (cache-sized), as wide as
-    ``_TILE_COLS``; on an accelerator about ``_DEVICE_TILE_BYTES``, as wide
-    as ``_DEVICE_TILE_COLS``.  Never above the working-memory budget, which
-    also pays for the re-ranking gather.
+    On a CPU about ``elements`` per tile (default ``_TILE_ELEMENTS``), as
+    wide as ``_TILE_COLS``; on an accelerator about ``_DEVICE_TILE_BYTES``,
+    as wide as ``_DEVICE_TILE_COLS``.  Never above the working-memory budget,
+    which also pays for the re-ranking gather.
     """
     if accelerator:
         cols = min(m, _DEVICE_TILE_COLS)
         elements = max(1, min(budget, _DEVICE_TILE_BYTES) // size)
     else:
-        cols, elements = min(m, _TILE_COLS), _TILE_ELEMENTS
+        cols = min(m, _TILE_COLS)
     if _GROUP <= cols < m:  # (the whole database: column_bounds cuts it)
         cols -= cols % _GROUP
     per_row = cols * size + n_cand * (n_features + 2) * size + 64
