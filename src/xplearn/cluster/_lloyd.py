@@ -182,9 +182,9 @@ def _screened(data: _Data, centers: Any, xp: ModuleType, sums: bool = False) -> 
 
     The points the screen cannot certify are labelled by the float32 path
     (the same kernels as :func:`_nearest`'s), so the labels are its labels.
-    With ``sums`` (numpy), each host thread also sums its share, as the fused
-    float32 pass does, with the same shares: returns ``(labels, sums,
-    totals)`` then.
+    With ``sums`` (numpy, or torch on the CPU through its numpy views), each
+    host thread also sums its share, as the fused float32 pass does, with
+    the same shares: returns ``(labels, sums, totals)`` then.
     """
     if data.screen is None:
         return None
@@ -192,20 +192,25 @@ def _screened(data: _Data, centers: Any, xp: ModuleType, sums: bool = False) -> 
     Ca, _ = _operands(data, centers, xp)
     k = centers.shape[0]
     n = data.X.shape[0]
+    # torch on the CPU labels and sums on numpy views, as its float32 pass
+    # does (:class:`_HostView`): the same kernels, so the same labels.
+    host: Any = data if numpy else data.host
+    if host is not None:
+        import array_api_compat.numpy as npx
 
-    if numpy:
+        Cn = Ca if numpy else Ca.numpy()
 
         def finish(lo: int, hi: int, labels: Any, rows: Any, tail: int) -> Any:
             if rows.shape[0]:
-                labels[rows] = _numpy_nearest(data.Xa[rows], Ca, 1)[0]
+                labels[rows] = _numpy_nearest(host.Xa[rows], Cn, 1)[0]
             if tail < hi:
-                labels[tail:hi] = _numpy_nearest(data.Xa[tail:hi], Ca, 1)[0]
+                labels[tail:hi] = _numpy_nearest(host.Xa[tail:hi], Cn, 1)[0]
             if not sums:
                 return None
-            w = data.w[lo:hi]
-            return segment_sums(data.X[lo:hi], labels[lo:hi], w, k, xp)
+            w = host.w[lo:hi]
+            return segment_sums(host.X[lo:hi], labels[lo:hi], w, k, npx)
 
-        workers = _shares(data.workers, n, k)
+        workers = _shares(host.workers, n, k)
     else:
         import torch
 
@@ -221,11 +226,15 @@ def _screened(data: _Data, centers: Any, xp: ModuleType, sums: bool = False) -> 
     if got is None:
         return None
     labels, parts = got
-    if not numpy:
-        return torch.from_numpy(labels)
-    if not sums:
-        return labels
-    return labels, sum(p[0] for p in parts), sum(p[1] for p in parts)
+    if sums:
+        found = (labels, sum(p[0] for p in parts), sum(p[1] for p in parts))
+    if numpy:
+        return found if sums else labels
+    import torch
+
+    if sums:
+        return tuple(torch.from_numpy(a) for a in found)
+    return torch.from_numpy(labels)
 
 
 def _lloyd_pass(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
@@ -233,8 +242,9 @@ def _lloyd_pass(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any, An
     k = centers.shape[0]
     numpy = namespace_name(xp) == "numpy"
     if data.X.dtype != xp.float64:
-        got = _screened(data, centers, xp, sums=numpy)
-        if got is not None and numpy:
+        fused = numpy or data.host is not None
+        got = _screened(data, centers, xp, sums=fused)
+        if got is not None and fused:
             return got  # type: ignore[no-any-return]
         if got is not None:
             sums, totals = _all_sums(data, got, k, xp)
@@ -242,24 +252,27 @@ def _lloyd_pass(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any, An
     if data.X.dtype != xp.float64 and numpy:
         # Fused: each thread sums its own share as soon as it is labelled.
         Ca, _ = _operands(data, centers, xp)
-        labels, _, parts = _numpy_nearest(data.Xa, Ca, data.workers, sums=data)
-        sums = [p[0] for p in parts]
-        return labels, sum(s[0] for s in sums), sum(s[1] for s in sums)
-    if data.host is not None:
+        return _fused_pass(data.Xa, Ca, data.workers, data)
+    if data.host is not None:  # torch on the CPU: numpy's kernel on views
         import torch
 
         Ca, _ = _operands(data, centers, xp)
         h = data.host
-        labels, _, parts = _numpy_nearest(h.Xa, Ca.numpy(), h.workers, sums=h)
-        got = [p[0] for p in parts]
-        return (
-            torch.from_numpy(labels),
-            torch.from_numpy(sum(s[0] for s in got)),
-            torch.from_numpy(sum(s[1] for s in got)),
-        )
+        found = _fused_pass(h.Xa, Ca.numpy(), h.workers, h)
+        return tuple(torch.from_numpy(a) for a in found)  # type: ignore[return-value]
     labels = _nearest(data, centers, xp, screen=False)
     sums, totals = _all_sums(data, labels, k, xp)
     return labels, sums, totals
+
+
+def _fused_pass(Xa: Any, Ca: Any, workers: int, data: Any) -> tuple[Any, Any, Any]:
+    """Run numpy's fused E-step: (labels, sums per centre, weights).
+
+    Each host thread sums its share as soon as it is labelled.
+    """
+    labels, _, parts = _numpy_nearest(Xa, Ca, workers, sums=data)
+    sums = [p[0] for p in parts]
+    return labels, sum(s[0] for s in sums), sum(s[1] for s in sums)
 
 
 def _shares(workers: int, n: int, k: int) -> int:

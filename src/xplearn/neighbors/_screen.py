@@ -35,6 +35,7 @@ results do not change, only the time.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import threading
 from types import ModuleType
@@ -194,7 +195,7 @@ def screened_search(
     Yt = view(Y)
     with torch.no_grad():
         centres, order, sizes = _pivot_groups(view(X), Yt)
-    # The float32 search's CPU tile plan, for bfloat16 products.
+    # The float32 search's CPU tile plan, with the screen's larger tiles.
     budget = working_memory_bytes(torch_xp, torch.device("cpu"))
     rows, cols = euclidean_tiles(n, m, n_cand, d, 2, budget, False, _TILE_ELEMENTS)
     # The product's buffer, and the host threads that share the re-ranking.
@@ -246,9 +247,7 @@ def screened_search(
             # a wider screen (against the same bfloat16 database) certifies
             # most, where the float32 search would rebuild its operands for
             # them (0.13 s for 4 queries at 50 000 x 256).
-            def wide(pos: Any, YaT: Any = YaT, c: Any = c, yy: float = yy_max) -> Any:
-                return screen(pos, YaT, c, yy, n_wide)
-
+            wide = functools.partial(screen, YaT=YaT, c=c, yy_max=yy_max, width=n_wide)
             redo.extend(_screen_again(xp.concat(retry), order, rows, wide, fixed, xp))
         start += size
     return _finish(out_v, out_i, fixed, redo, order, X, Y, k, xp, fallback)
@@ -472,8 +471,8 @@ def _database(Y: Any, c: Any) -> tuple[Any, float]:
 
     m, d = Y.shape
     Ya = torch.empty((m, d + 4 + d % 2), dtype=torch.bfloat16)
-    Ya[:, d + 2 :] = 0.0
     Ya[:, d + 2 : d + 4] = 1.0
+    Ya[:, d + 4 :] = 0.0  # (the pad column)
     yy_max = 0.0
     # A chunk of rows at a time: an m x d float32 temporary cost page faults
     # on this host (a third of this function's time at 50 000 x 256).
