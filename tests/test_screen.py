@@ -226,6 +226,31 @@ def test_gaussian_data_is_certified(forced, torch) -> None:
     np.testing.assert_array_equal(ind, knn_oracle(X, Y, 10)[0])
 
 
+def test_query_tiles_are_whole_row_blocks(forced, monkeypatch, torch) -> None:
+    """The bfloat16 GEMM's query tiles are a multiple of ``_ROW_BLOCK`` rows
+    (all but the last), unless one tile takes every query; the answers do
+    not depend on the tiling."""
+    rng = np.random.default_rng(4)
+    Y = rng.standard_normal((3000, 16)).astype(np.float32)
+    X = rng.standard_normal((500, 16)).astype(np.float32)
+    sizes = []
+    real = screen._candidates
+
+    def spy(Xc, *args):
+        sizes.append(int(Xc.shape[0]))
+        return real(Xc, *args)
+
+    monkeypatch.setattr(screen, "_candidates", spy)
+    monkeypatch.setattr(screen, "_TILE_ELEMENTS", 3000 * 150)  # 150 rows
+    _, ind = kneighbors(X, Y, 10)
+    assert sizes[:4] == [128, 128, 128, 116]
+    np.testing.assert_array_equal(ind, knn_oracle(X, Y, 10)[0])
+    sizes.clear()
+    monkeypatch.setattr(screen, "_TILE_ELEMENTS", 3000 * 600)  # all 500 rows
+    kneighbors(X, Y, 10)
+    assert sizes[0] == 500
+
+
 def test_screening_setting_is_checked() -> None:
     with pytest.raises(ValueError, match="screening must be one of"):
         xplearn.set_config(screening="bf16")
