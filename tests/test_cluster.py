@@ -498,19 +498,20 @@ def test_callable_init_auto_runs_like_sklearn(Est, runs) -> None:
     assert len(calls) == runs
 
 
+@pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
 def test_torch_cpu_float32_lloyd_takes_numpy_fused_kernel(
-    monkeypatch, torch, request
+    monkeypatch, torch, request, algorithm
 ) -> None:
-    """torch on the CPU has no fused E-step: float32 Lloyd runs numpy's on
-    zero-copy views (threads: torch's), and answers in torch, as numpy does.
-    On an accelerator (``--pretend-accelerator``) torch keeps its own kernels:
-    numpy cannot view device memory."""
+    """torch on the CPU has no fused E-step: a float32 Lloyd (or Elkan) run is numpy's,
+    on zero-copy views (threads: torch's), and answers in torch, as numpy
+    does.  On an accelerator (``--pretend-accelerator``) torch keeps its own
+    kernels: numpy cannot view device memory."""
     import xplearn.cluster._lloyd as lloyd
 
     X = make_blobs(20_000, n_features=8, centers=12, random_state=3)[0]
     X = X.astype(np.float32)
     init = _init(X, 12)
-    ref = KMeans(12, init=init, n_init=1).fit(X)
+    ref = KMeans(12, init=init, n_init=1, algorithm=algorithm).fit(X)
     calls = []
     real = lloyd._numpy_nearest
 
@@ -519,7 +520,8 @@ def test_torch_cpu_float32_lloyd_takes_numpy_fused_kernel(
         return real(Xa, Ca, workers, **kw)
 
     monkeypatch.setattr(lloyd, "_numpy_nearest", spy)
-    km = KMeans(12, init=torch.asarray(init), n_init=1).fit(torch.asarray(X))
+    km = KMeans(12, init=torch.asarray(init), n_init=1, algorithm=algorithm)
+    km.fit(torch.asarray(X))
     if request.config.getoption("--pretend-accelerator"):
         assert calls == []
     else:
@@ -530,8 +532,8 @@ def test_torch_cpu_float32_lloyd_takes_numpy_fused_kernel(
     assert km.labels_.device.type == "cpu"
     assert km.cluster_centers_.dtype == torch.float32
     # (float32 takes the expansion's argmin as it is, as scikit-learn does:
-    # torch's and numpy's centring round differently, so a row on the edge
-    # between two centres may go either way.)
+    # torch's and numpy's centring of the samples round differently, so a
+    # row on the edge between two centres may go either way.)
     assert np.mean(km.labels_.numpy() == ref.labels_) >= 0.999
     np.testing.assert_allclose(
         km.cluster_centers_.numpy(), ref.cluster_centers_, rtol=0, atol=1e-2

@@ -68,8 +68,17 @@ def _elkan(
     still in doubt are searched against every centre.  The sums per centre
     are updated by the points that moved, in float64 where the device has it
     (recomputed in full otherwise).  The rounding of the expansion is taken
-    off every lower bound, so no skip rests on rounding.
+    off every lower bound, so no skip rests on rounding.  A float32 torch
+    CPU fit runs on numpy's side of its data (:func:`._lloyd._host_view`).
     """
+    if data.host is not None:  # float32 torch on the CPU: numpy's run on views
+        import array_api_compat.numpy as npx
+        import torch
+
+        labels, inertia, centers, n_iter = _elkan(
+            data.host, centers.numpy(), max_iter, tol, verbose, npx
+        )
+        return torch.from_numpy(labels), inertia, torch.from_numpy(centers), n_iter
     X, w = data.X, data.w
     k = centers.shape[0]
     if k == 1 or namespace_name(xp) == "jax":

@@ -65,35 +65,34 @@ class _Data:
         self.host = _host_view(self, xp)
 
 
-class _HostView:
-    """Zero-copy numpy views of a torch CPU fit's samples, for numpy's kernel.
+def _host_view(data: _Data, xp: ModuleType) -> _Data | None:
+    """Return the numpy side of a float32 torch CPU fit (zero-copy views), or None.
 
     torch on the CPU has no fused E-step: its plain body (GEMM, argmin,
     ``index_add_``) took 22 ms an iteration where numpy's fused kernel took
-    14 ms (200 000 x 32, k = 64).  The fused kernel's threads are torch's
-    intra-op threads, so ``torch.set_num_threads`` still rules.
+    14 ms (200 000 x 32, k = 64); and numpy's kernel between torch's own
+    steps took 22-25 ms against numpy's 16 (Zen 4): torch's OpenMP threads,
+    woken by its work on the labels, spin on the cores numpy's threads
+    need.  So a Lloyd or Elkan run of such a fit is numpy's throughout
+    (:func:`_lloyd`, :func:`._elkan._elkan`), with torch's thread count
+    (``torch.set_num_threads`` still rules).
     """
-
-    def __init__(self, data: _Data, workers: int) -> None:
-        self.X = data.X.numpy()
-        self.w = data.w.numpy()
-        self.Xa = data.Xa.numpy()
-        self.workers = workers
-
-
-def _host_view(data: _Data, xp: ModuleType) -> _HostView | None:
-    """Return a :class:`_HostView` for float32 torch CPU data, else None."""
     from xplearn._primitives import is_accelerator
 
     if namespace_name(xp) != "torch" or is_accelerator(xp, device_of(data.X)):
         return None
-    if data.X.dtype != xp.float32 or any(
-        a.requires_grad for a in (data.X, data.w, data.Xa)
-    ):
+    arrays = (data.X, data.w, data.Xa, data.XX)
+    if data.X.dtype != xp.float32 or any(a.requires_grad for a in arrays):
         return None
     import torch
 
-    return _HostView(data, max(1, torch.get_num_threads()))
+    view = object.__new__(_Data)
+    view.X, view.w, view.Xa, view.XX = (a.numpy() for a in arrays)
+    view.workers = max(1, torch.get_num_threads())
+    view.unit = False
+    view.screen = data.screen  # (it takes numpy and torch alike)
+    view.host = None
+    return view
 
 
 def _operands(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any]:
@@ -169,11 +168,6 @@ def _nearest(data: _Data, centers: Any, xp: ModuleType, *, screen: bool = True) 
     Ca, _ = _operands(data, centers, xp)
     if numpy:
         return _numpy_nearest(data.Xa, Ca, data.workers)[0]
-    if data.host is not None:
-        import torch
-
-        h = data.host
-        return torch.from_numpy(_numpy_nearest(h.Xa, Ca.numpy(), h.workers)[0])
     return _labels(data.Xa, Ca, xp)
 
 
@@ -182,9 +176,9 @@ def _screened(data: _Data, centers: Any, xp: ModuleType, sums: bool = False) -> 
 
     The points the screen cannot certify are labelled by the float32 path
     (the same kernels as :func:`_nearest`'s), so the labels are its labels.
-    With ``sums`` (numpy, or torch on the CPU through its numpy views), each
-    host thread also sums its share, as the fused float32 pass does, with
-    the same shares: returns ``(labels, sums, totals)`` then.
+    With ``sums`` (numpy), each host thread also sums its share, as the fused
+    float32 pass does, with the same shares: returns ``(labels, sums,
+    totals)`` then.
     """
     if data.screen is None:
         return None
@@ -192,25 +186,19 @@ def _screened(data: _Data, centers: Any, xp: ModuleType, sums: bool = False) -> 
     Ca, _ = _operands(data, centers, xp)
     k = centers.shape[0]
     n = data.X.shape[0]
-    # torch on the CPU labels and sums on numpy views, as its float32 pass
-    # does (:class:`_HostView`): the same kernels, so the same labels.
-    host: Any = data if numpy else data.host
-    if host is not None:
-        import array_api_compat.numpy as npx
-
-        Cn = Ca if numpy else Ca.numpy()
+    if numpy:
 
         def finish(lo: int, hi: int, labels: Any, rows: Any, tail: int) -> Any:
             if rows.shape[0]:
-                labels[rows] = _numpy_nearest(host.Xa[rows], Cn, 1)[0]
+                labels[rows] = _numpy_nearest(data.Xa[rows], Ca, 1)[0]
             if tail < hi:
-                labels[tail:hi] = _numpy_nearest(host.Xa[tail:hi], Cn, 1)[0]
+                labels[tail:hi] = _numpy_nearest(data.Xa[tail:hi], Ca, 1)[0]
             if not sums:
                 return None
-            w = host.w[lo:hi]
-            return segment_sums(host.X[lo:hi], labels[lo:hi], w, k, npx)
+            w = data.w[lo:hi]
+            return segment_sums(data.X[lo:hi], labels[lo:hi], w, k, xp)
 
-        workers = _shares(host.workers, n, k)
+        workers = _shares(data.workers, n, k)
     else:
         import torch
 
@@ -226,15 +214,11 @@ def _screened(data: _Data, centers: Any, xp: ModuleType, sums: bool = False) -> 
     if got is None:
         return None
     labels, parts = got
-    if sums:
-        found = (labels, sum(p[0] for p in parts), sum(p[1] for p in parts))
-    if numpy:
-        return found if sums else labels
-    import torch
-
-    if sums:
-        return tuple(torch.from_numpy(a) for a in found)
-    return torch.from_numpy(labels)
+    if not numpy:
+        return torch.from_numpy(labels)
+    if not sums:
+        return labels
+    return labels, sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
 def _lloyd_pass(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any, Any]:
@@ -242,9 +226,8 @@ def _lloyd_pass(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any, An
     k = centers.shape[0]
     numpy = namespace_name(xp) == "numpy"
     if data.X.dtype != xp.float64:
-        fused = numpy or data.host is not None
-        got = _screened(data, centers, xp, sums=fused)
-        if got is not None and fused:
+        got = _screened(data, centers, xp, sums=numpy)
+        if got is not None and numpy:
             return got  # type: ignore[no-any-return]
         if got is not None:
             sums, totals = _all_sums(data, got, k, xp)
@@ -252,27 +235,12 @@ def _lloyd_pass(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any, An
     if data.X.dtype != xp.float64 and numpy:
         # Fused: each thread sums its own share as soon as it is labelled.
         Ca, _ = _operands(data, centers, xp)
-        return _fused_pass(data.Xa, Ca, data.workers, data)
-    if data.host is not None:  # torch on the CPU: numpy's kernel on views
-        import torch
-
-        Ca, _ = _operands(data, centers, xp)
-        h = data.host
-        found = _fused_pass(h.Xa, Ca.numpy(), h.workers, h)
-        return tuple(torch.from_numpy(a) for a in found)  # type: ignore[return-value]
+        labels, _, parts = _numpy_nearest(data.Xa, Ca, data.workers, sums=data)
+        sums = [p[0] for p in parts]
+        return labels, sum(s[0] for s in sums), sum(s[1] for s in sums)
     labels = _nearest(data, centers, xp, screen=False)
     sums, totals = _all_sums(data, labels, k, xp)
     return labels, sums, totals
-
-
-def _fused_pass(Xa: Any, Ca: Any, workers: int, data: Any) -> tuple[Any, Any, Any]:
-    """Run numpy's fused E-step: (labels, sums per centre, weights).
-
-    Each host thread sums its share as soon as it is labelled.
-    """
-    labels, _, parts = _numpy_nearest(Xa, Ca, workers, sums=data)
-    sums = [p[0] for p in parts]
-    return labels, sum(s[0] for s in sums), sum(s[1] for s in sums)
 
 
 def _shares(workers: int, n: int, k: int) -> int:
@@ -486,6 +454,14 @@ def _lloyd(
     xp: ModuleType,
 ) -> tuple[Any, float, Any, int]:
     """One Lloyd run: (labels, inertia, centers, n_iter) as scikit-learn's."""
+    if data.host is not None:  # float32 torch on the CPU: numpy's run on views
+        import array_api_compat.numpy as npx
+        import torch
+
+        labels, inertia, centers, n_iter = _lloyd(
+            data.host, centers.numpy(), max_iter, tol, verbose, npx
+        )
+        return torch.from_numpy(labels), inertia, torch.from_numpy(centers), n_iter
     labels_old = None
     strict = False
     i = 0
