@@ -22,7 +22,8 @@ float32, k=64, every contender starting from the same initial centres:
 Fairness as in ``run.py`` (see harness.py): torch imported before FAISS and
 scikit-learn, inside ``main``; every thread pool set to ``--threads`` and
 printed; scikit-learn and FAISS also timed in a process of their own (this
-script with ``--only sklearn|faiss``) and the faster figure used; warm-up,
+script with ``--only sklearn|faiss``, with the OpenBLAS core the newest
+OpenBLAS here detects) and the faster figure used; warm-up,
 interleaved repeats, median and range; PERF-NOTES sanity check.  Writes
 ``kmeans.md`` and ``kmeans.png``.
 

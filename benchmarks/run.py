@@ -17,7 +17,10 @@ Fairness (see ../shared/PERF-NOTES.md and harness.py):
   with is printed and written to the results;
 - FAISS and scikit-learn are also timed in a process of their own (this
   script with ``--only faiss|sklearn``: numpy and that peer alone), and the
-  faster of the two figures is used;
+  faster of the two figures is used; those processes get
+  ``OPENBLAS_CORETYPE`` set to the core the newest OpenBLAS loaded here
+  detects, unless the environment sets it (faiss-cpu's bundled OpenBLAS
+  0.3.15 picks slow kernels on a Zen 4: 2.2 s against 1.2 s);
 - each contender is warmed up, the repeats are interleaved (A B C, A B C, …),
   and the median and range over the runs are quoted;
 - FAISS and scikit-learn are checked against their PERF-NOTES times: a loud
