@@ -274,6 +274,7 @@ def screen_candidates(
     buf: Any,
     xp: ModuleType,
     key: Any = None,
+    group: int = _GROUP,
 ) -> tuple[Any, Any]:
     """Select the ``n_cand`` smallest screened values per row, and their columns.
 
@@ -282,7 +283,8 @@ def screen_candidates(
     merge with the tiles before (unordered).  Every column left out has a value at least
     the largest kept.  The float32 search and the bfloat16 screen share it;
     ``key(D)``, where given, is what is selected on (and returned) in place of
-    each tile's values.
+    each tile's values; ``group`` (a divisor of ``_GROUP``) is the group
+    selection's group size.
     """
     r = Xa.shape[0]
     ix = index_dtype(xp, device_of(Xa))
@@ -294,8 +296,8 @@ def screen_candidates(
         if key is not None:
             D = key(D)
         n_c = min(n_cand, w)
-        if w % _GROUP == 0 and w >= 4 * _GROUP * n_c:
-            vals, idx = group_candidates(D, n_c, _GROUP, xp)
+        if w % group == 0 and w >= 4 * group * n_c:
+            vals, idx = group_candidates(D, n_c, group, xp)
         else:
             vals, idx = topk_candidates(D, n_c, xp)
             idx = xp.astype(idx, ix)
