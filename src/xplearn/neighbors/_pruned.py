@@ -338,8 +338,11 @@ def _worth_it(
     Q = X[:: max(1, n // _PROBE), :][:_PROBE, :]
     D = sq_row_norms(S, xp)[None, :] - 2.0 * (Q @ S.T)
     rank = min(s, max(1, math.ceil(k * s / m)))
-    D = np.partition(np.asarray(to_numpy(D), dtype=np.float64), rank - 1, axis=1)
-    D = D[:, rank - 1]
+    # (Selected in D's own dtype, then widened: the same value.  A min where
+    # the rank is 1: numpy's partition took 21 ms for 512 x 4 096 here.)
+    Dn = np.asarray(to_numpy(D))
+    D = Dn.min(axis=1) if rank == 1 else np.partition(Dn, rank - 1, axis=1)[:, rank - 1]
+    D = D.astype(np.float64)
     qq = np.asarray(to_numpy(sq_row_norms(Q, xp)), dtype=np.float64)
     kth = np.sqrt(np.clip(D + qq, 0.0, None))
     share = np.bincount(S_assign, minlength=p) / s
