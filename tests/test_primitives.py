@@ -1,5 +1,8 @@
 """Each fast path agrees with the standard-only body, ties included."""
 
+import sys
+
+import array_api_compat.numpy as npx
 import numpy as np
 import pytest
 
@@ -9,6 +12,7 @@ from xplearn._primitives import (
     merge_topk,
     sq_row_norms,
     tile_sizes,
+    topk_candidates,
     topk_smallest,
     topk_smallest_standard,
     working_memory_bytes,
@@ -16,6 +20,29 @@ from xplearn._primitives import (
 
 # Integer-valued data: many exact ties, which is where top-k paths disagree.
 TIED = np.random.default_rng(0).integers(0, 5, size=(40, 30)).astype(np.float64)
+
+
+@pytest.mark.parametrize("torch_loaded", [True, False])
+@pytest.mark.parametrize("n", [1, 4, 17])
+def test_numpy_candidates_are_the_n_smallest(monkeypatch, n, torch_loaded) -> None:
+    """numpy's candidates come from torch's top-k where torch is loaded (never
+    imported for it), else from argpartition: either way the n smallest
+    values of each row, ties at the boundary kept either way, as numpy."""
+    rng = np.random.default_rng(n)
+    D = rng.integers(0, 6, size=(50, 40)).astype(np.float32)
+    if torch_loaded:
+        pytest.importorskip("torch")
+    else:
+        monkeypatch.delitem(sys.modules, "torch", raising=False)
+    vals, idx = topk_candidates(D, n, npx)
+    assert isinstance(vals, np.ndarray)
+    assert isinstance(idx, np.ndarray)
+    assert vals.dtype == np.float32
+    assert idx.dtype == np.int64
+    assert vals.shape == idx.shape == (50, n)
+    np.testing.assert_array_equal(np.take_along_axis(D, idx, axis=1), vals)
+    np.testing.assert_array_equal(np.sort(vals, axis=1), np.sort(D, axis=1)[:, :n])
+    assert all(len(set(row)) == n for row in idx.tolist())  # distinct columns
 
 
 @pytest.mark.parametrize("k", [1, 3, 10, 30])

