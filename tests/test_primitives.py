@@ -1,6 +1,7 @@
 """Each fast path agrees with the standard-only body, ties included."""
 
 import sys
+import warnings
 
 import array_api_compat.numpy as npx
 import numpy as np
@@ -43,6 +44,25 @@ def test_numpy_candidates_are_the_n_smallest(monkeypatch, n, torch_loaded) -> No
     np.testing.assert_array_equal(np.take_along_axis(D, idx, axis=1), vals)
     np.testing.assert_array_equal(np.sort(vals, axis=1), np.sort(D, axis=1)[:, :n])
     assert all(len(set(row)) == n for row in idx.tolist())  # distinct columns
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda D: D[:, ::-1],  # negative strides
+        lambda D: D.astype(D.dtype.newbyteorder()),  # not native
+        lambda D: np.lib.stride_tricks.as_strided(D, writeable=False),  # read-only
+    ],
+    ids=["reversed", "byteswapped", "readonly"],
+)
+def test_numpy_candidates_of_arrays_torch_cannot_view(make) -> None:
+    pytest.importorskip("torch")
+    D = make(np.random.default_rng(0).standard_normal((20, 30)).astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vals, idx = topk_candidates(D, 5, npx)
+    np.testing.assert_array_equal(np.take_along_axis(D, idx, axis=1), vals)
+    np.testing.assert_array_equal(np.sort(vals, axis=1), np.sort(D, axis=1)[:, :5])
 
 
 @pytest.mark.parametrize("k", [1, 3, 10, 30])
