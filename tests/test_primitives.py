@@ -31,11 +31,20 @@ def test_numpy_candidates_are_the_n_smallest(monkeypatch, n, torch_loaded) -> No
     values of each row, ties at the boundary kept either way, as numpy."""
     rng = np.random.default_rng(n)
     D = rng.integers(0, 6, size=(50, 40)).astype(np.float32)
+    calls = []
     if torch_loaded:
-        pytest.importorskip("torch")
+        torch = pytest.importorskip("torch")
+        real = torch.topk
+
+        def spy(*args, **kwargs):
+            calls.append(args[1])
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(torch, "topk", spy)
     else:
         monkeypatch.delitem(sys.modules, "torch", raising=False)
     vals, idx = topk_candidates(D, n, npx)
+    assert calls == ([n] if torch_loaded else [])
     assert isinstance(vals, np.ndarray)
     assert isinstance(idx, np.ndarray)
     assert vals.dtype == np.float32

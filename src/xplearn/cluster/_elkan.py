@@ -28,6 +28,7 @@ from ._lloyd import (
     _inertia,
     _lloyd,
     _new_centers,
+    _on_host,
     _own_sq_dist,
     _put,
     _search_bounds,
@@ -72,13 +73,7 @@ def _elkan(
     CPU fit runs on numpy's side of its data (:func:`._lloyd._host_view`).
     """
     if data.host is not None:  # float32 torch on the CPU: numpy's run on views
-        import array_api_compat.numpy as npx
-        import torch
-
-        labels, inertia, centers, n_iter = _elkan(
-            data.host, centers.numpy(), max_iter, tol, verbose, npx
-        )
-        return torch.from_numpy(labels), inertia, torch.from_numpy(centers), n_iter
+        return _on_host(_elkan, data, centers, max_iter, tol, verbose)
     X, w = data.X, data.w
     k = centers.shape[0]
     if k == 1 or namespace_name(xp) == "jax":

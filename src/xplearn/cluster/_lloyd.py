@@ -95,6 +95,19 @@ def _host_view(data: _Data, xp: ModuleType) -> _Data | None:
     return view
 
 
+def _on_host(
+    run: Any, data: _Data, centers: Any, max_iter: int, tol: float, verbose: int
+) -> tuple[Any, float, Any, int]:
+    """``run`` (:func:`_lloyd` or Elkan's) on ``data.host``, answered in torch."""
+    import array_api_compat.numpy as npx
+    import torch
+
+    labels, inertia, centers, n_iter = run(
+        data.host, centers.numpy(), max_iter, tol, verbose, npx
+    )
+    return torch.from_numpy(labels), inertia, torch.from_numpy(centers), n_iter
+
+
 def _operands(data: _Data, centers: Any, xp: ModuleType) -> tuple[Any, Any]:
     """``([Cᵀ; ‖c‖²; 0…], ‖c‖²)``: ``Xa @`` the first ranks the centres."""
     return augment_centers(centers, data.Xa.shape[1], xp)
@@ -467,13 +480,7 @@ def _lloyd(
 ) -> tuple[Any, float, Any, int]:
     """One Lloyd run: (labels, inertia, centers, n_iter) as scikit-learn's."""
     if data.host is not None:  # float32 torch on the CPU: numpy's run on views
-        import array_api_compat.numpy as npx
-        import torch
-
-        labels, inertia, centers, n_iter = _lloyd(
-            data.host, centers.numpy(), max_iter, tol, verbose, npx
-        )
-        return torch.from_numpy(labels), inertia, torch.from_numpy(centers), n_iter
+        return _on_host(_lloyd, data, centers, max_iter, tol, verbose)
     labels_old = None
     strict = False
     i = 0
