@@ -324,9 +324,10 @@ def test_more_exact_duplicates_than_candidates(
     real, unbounded = screen._candidates, []
 
     def spy(*args):
-        tau, idx = real(*args)
+        screened, idx, rho = real(*args)
+        tau = screened.max(dim=1).values  # what is certified against
         unbounded.append(int(torch.isinf(tau).sum()))
-        return tau, idx
+        return screened, idx, rho
 
     monkeypatch.setattr(screen, "_candidates", spy)
     dist, ind = kneighbors(X, Y, K)
@@ -335,3 +336,27 @@ def test_more_exact_duplicates_than_candidates(
     np.testing.assert_array_equal(ind, knn_oracle(X, Y, K)[0])
     np.testing.assert_array_equal(ind[0], np.arange(3000, 3000 + K))
     np.testing.assert_array_equal(dist, 0.0)
+
+
+def test_rounding_ratio_bounds_the_measured_rounding(torch) -> None:
+    """The per-row relative rounding to bfloat16 that tightens the screen's
+    bound is never below the true one (float64), never above u, and close to
+    the true one on ordinary rows (about 0.4 u there)."""
+    rng = np.random.default_rng(7)
+    V = rng.standard_normal((500, 37)) * 10.0 ** rng.uniform(-15, 15, (500, 1))
+    V[:3] = 0.0  # zero rows
+    V[3:6] = rng.standard_normal((3, 37)) * 1e-30  # squares flush: u
+    V[6:8] = rng.standard_normal((2, 37)) * 1e25  # squares overflow: u
+    V = torch.from_numpy(V.astype(np.float32))
+    Vb = V.to(torch.bfloat16)
+    vv = torch.einsum("ij,ij->i", V, V)
+    got = screen._rounding_ratio(V, vv, Vb).numpy()
+    V64, Vb64 = V.double().numpy(), Vb.double().numpy()
+    norm = np.linalg.norm(V64, axis=1)
+    true = np.linalg.norm(V64 - Vb64, axis=1) / np.where(norm > 0, norm, 1.0)
+    assert np.all(got >= true)
+    assert np.all(got <= screen._U)
+    np.testing.assert_array_equal(got[3:8], screen._U)
+    ordinary = slice(8, None)
+    assert np.all(got[ordinary] <= true[ordinary] * (1 + 1e-3))
+    assert np.median(got[ordinary]) < 0.6 * screen._U

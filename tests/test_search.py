@@ -174,3 +174,53 @@ def test_order_is_float64s(backend, kind, screening):
     np.testing.assert_array_equal(xplearn.to_numpy(ind), want)
     exact = np.sqrt(np.take_along_axis(ref, want, axis=1))
     np.testing.assert_allclose(xplearn.to_numpy(dist), exact, rtol=1e-6, atol=1e-30)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "grid"])
+def test_rerank_nearest_equals_rerank_of_all(monkeypatch, kind):
+    """Re-ranking the k + 2 best-screened candidates first answers as the
+    re-ranking of all of them: on Gaussian data every row is certified by the
+    shortcut alone; on an integer grid (ties at the k-th) the rows it cannot
+    certify are re-ranked over all their candidates."""
+    import array_api_compat.numpy as xp
+
+    rng = np.random.default_rng(5)
+    if kind == "grid":
+        Y = rng.integers(0, 3, size=(400, 3)).astype(np.float32)
+        X = rng.integers(0, 3, size=(60, 3)).astype(np.float32)
+    else:
+        Y = rng.standard_normal((400, 16)).astype(np.float32)
+        X = rng.standard_normal((60, 16)).astype(np.float32)
+    k, c = 5, 13
+    screened = cdist(X, Y, "sqeuclidean") - (X.astype(np.float64) ** 2).sum(1)[:, None]
+    idx = np.argsort(screened, axis=1, kind="stable")[:, :c]
+    idx = np.ascontiguousarray(rng.permuted(idx, axis=1))  # unordered, as selected
+    vals = np.take_along_axis(screened, idx, axis=1)
+    sizes = []
+    real = search.rerank
+
+    def spy(Xq, Yr, ids, kk, xpr):
+        sizes.append(ids.shape)
+        return real(Xq, Yr, ids, kk, xpr)
+
+    monkeypatch.setattr(search, "rerank", spy)
+    xx = (X * X).sum(1)
+    yy_max = float((Y * Y).sum(1).max())
+    err = search.ScreenError(x2=1e-6, yy=1e-6)
+
+    def certify(kth, tau, sel):
+        x = xx if sel is None else xx[sel]
+        return search.certified(kth, tau, x, yy_max, Y.shape[1], err, xp)
+
+    d, i, ok = search.rerank_nearest(X, Y, vals, idx, k, k + 2, certify, xp)
+    want_d, want_i = real(X, Y, idx, k, xp)
+    np.testing.assert_array_equal(i, want_i)
+    np.testing.assert_array_equal(d, want_d)
+    assert sizes[0] == (60, k + 2)  # the shortcut ran first
+    if kind == "gaussian":
+        assert len(sizes) == 1
+        assert ok.all()
+    else:  # ties at the k-th: some rows took every candidate, none certified
+        assert len(sizes) == 2
+        assert sizes[1][1] == c
+        np.testing.assert_array_equal(ok, certify(want_d[:, -1], vals.max(1), None))

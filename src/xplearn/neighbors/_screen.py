@@ -17,7 +17,12 @@ path's, bit for bit.
 The bound, for ``x`` and ``y`` centred on the database mean and rounded to
 float32 (``u = 2**-8``, bfloat16's unit roundoff; ``v = 2**-24``, float32's;
 ``K`` the product's inner dimension): inputs rounded to bfloat16 move
-``−2 x·y`` by at most ``(4u + 2u²)‖x‖‖y‖``; ``‖y‖²`` rides in two bfloat16
+``−2 x·y`` by at most ``2(ρx + ρy + ρx·ρy)‖x‖‖y‖``, with ``ρx`` the query's
+measured relative rounding ``‖x − bf16(x)‖/‖x‖`` and ``ρy`` the largest of
+the database rows' (each at most ``u``; about ``0.4u`` on Gaussian data, so
+this bound is about half the worst case ``(4u + 2u²)‖x‖‖y‖``: queries
+without a certificate at 50 000 x 256, 34 candidates, went from 27 of 3 000
+to none); ``‖y‖²`` rides in two bfloat16
 columns (high and low part: ``u²‖y‖²``); the float32 accumulation adds at
 most ``1.01·K·v`` times the sum of the terms' magnitudes; and the output is
 rounded to bfloat16 (``u/(1−u)·|value|``).  Centring and the final
@@ -218,9 +223,9 @@ def screened_search(
     failed, done, start = 0, 0, 0
     gave_up = False
 
-    def screen(pos: Any, YaT: Any, c: Any, yy_max: float, width: int) -> Any:
+    def screen(pos: Any, YaT: Any, c: Any, yy: tuple[float, float], width: int) -> Any:
         return _screen_rows(
-            X, Y, to_namespace(pos, xp), (YaT, c, yy_max), k, width, (cols, scratch), xp
+            X, Y, to_namespace(pos, xp), (YaT, c, *yy), k, width, (cols, scratch), xp
         )
 
     for g, size in enumerate(sizes):
@@ -228,12 +233,13 @@ def screened_search(
             start += size
             continue
         with torch.no_grad():
-            YaT, yy_max = _database(Yt, centres[g])
+            YaT, *norms = _database(Yt, centres[g])
+            yy = (norms[0], norms[1])
         c = to_namespace(centres[g], xp)
         retry = []
         for i in range(start, start + size, rows):
             pos = order[i : min(i + rows, start + size)]
-            vals, idx, ok = screen(pos, YaT, c, yy_max, n_cand)
+            vals, idx, ok = screen(pos, YaT, c, yy, n_cand)
             out_v.append(vals)
             out_i.append(idx)
             if ok is not None and not bool(xp.all(ok)):
@@ -255,7 +261,7 @@ def screened_search(
             # a wider screen (against the same bfloat16 database) certifies
             # most, where the float32 search would rebuild its operands for
             # them (0.13 s for 4 queries at 50 000 x 256).
-            wide = functools.partial(screen, YaT=YaT, c=c, yy_max=yy_max, width=n_wide)
+            wide = functools.partial(screen, YaT=YaT, c=c, yy=yy, width=n_wide)
             redo.extend(_screen_again(xp.concat(retry), order, rows, wide, fixed, xp))
         start += size
     return _finish(out_v, out_i, fixed, redo, order, X, Y, k, xp, fallback)
@@ -286,7 +292,7 @@ def _screen_rows(
     X: Any,
     Y: Any,
     pos: Any,
-    database: tuple[Any, Any, float],
+    database: tuple[Any, Any, float, float],
     k: int,
     width: int,
     plan: tuple[int, tuple[Any, int]],
@@ -297,7 +303,7 @@ def _screen_rows(
     The ``k`` best of ``width`` candidates, re-ranked; the certificates are
     None where every row is a candidate.
 
-    ``database`` is ``(YaT, c, yy_max)`` from :func:`_database` and its
+    ``database`` is ``(YaT, c, yy_max, rho_y)``: :func:`_database`'s and its
     centre; ``plan`` is the tile width and ``(bfloat16 buffer, host workers)``.
     """
     import array_api_compat.torch as torch_xp
@@ -305,16 +311,16 @@ def _screen_rows(
 
     from xplearn._convert import to_namespace
 
-    from ._search import certified, on_host_threads, rerank
+    from ._search import certified, on_host_threads, rerank, rerank_nearest
 
-    YaT, c, yy_max = database
+    YaT, c, yy_max, rho_y = database
     cols, (buf, workers) = plan
     m, d = Y.shape
     Xq = xp.take(X, pos, axis=0)
     Xc = Xq - c
     xx = xp.sum(Xc * Xc, axis=1)
     with torch.no_grad():
-        tau, cand = _candidates(
+        screened, cand, rho_x = _candidates(
             to_namespace(Xc, torch_xp),
             to_namespace(xx, torch_xp),
             YaT,
@@ -322,25 +328,29 @@ def _screen_rows(
             cols,
             buf,
         )
-    cand, tau = to_namespace(cand, xp), to_namespace(tau, xp)
+    cand, screened = to_namespace(cand, xp), to_namespace(screened, xp)
+    rho_x = to_namespace(rho_x, xp)
+    K = YaT.shape[0]
 
     def part(lo: int, hi: int) -> tuple[Any, Any, Any]:
         # numpy's gathers and sums are single-threaded: the rows are shared
         # among the host workers, as the float32 search's tiles are.
-        vals, idx = rerank(Xq[lo:hi], Y, cand[lo:hi], k, xp)
         if width >= m:
-            return vals, idx, None
-        ok = certified(
-            vals[:, -1],
-            tau[lo:hi],
-            xx[lo:hi],
-            yy_max,
-            d,
-            _bf16_error(d, YaT.shape[0]),
-            xp,
-            local=True,
+            return (*rerank(Xq[lo:hi], Y, cand[lo:hi], k, xp), None)
+        x2, rx = xx[lo:hi], rho_x[lo:hi]
+
+        def certify(kth: Any, tau: Any, sel: Any) -> Any:
+            x = x2 if sel is None else xp.take(x2, sel, axis=0)
+            r = rx if sel is None else xp.take(rx, sel, axis=0)
+            err = _bf16_error(d, K, r, rho_y)
+            return certified(kth, tau, x, yy_max, d, err, xp, local=True)
+
+        # All candidates re-ranked: the bound is too wide for the shortcut
+        # (k + 12 of 34 left 2% of the queries at 50 000 x 256 to the full
+        # re-ranking, and 10-query searches were no faster).
+        return rerank_nearest(
+            Xq[lo:hi], Y, screened[lo:hi], cand[lo:hi], k, width, certify, xp
         )
-        return vals, idx, ok
 
     parts = on_host_threads(part, int(pos.shape[0]), workers)
     if len(parts) == 1:
@@ -488,8 +498,11 @@ def _choose_pivots(X: Any, centres: Any) -> Any:
     return torch.where(few[choice], torch.zeros_like(choice), choice)
 
 
-def _database(Y: Any, c: Any) -> tuple[Any, float]:
-    """``[Yᶜ, ‖yᶜ‖²_hi, ‖yᶜ‖²_lo, 1, 1]ᵀ`` in bfloat16 (``Yᶜ = Y − c``), and max ‖yᶜ‖².
+def _database(Y: Any, c: Any) -> tuple[Any, float, float]:
+    """``[Yᶜ, ‖yᶜ‖²_hi, ‖yᶜ‖²_lo, 1, 1]ᵀ`` in bfloat16 (``Yᶜ = Y − c``), max ‖yᶜ‖².
+
+    And the largest relative rounding of a row, ``max ‖yᶜ − bf16(yᶜ)‖/‖yᶜ‖``
+    (:func:`_rounding_ratio`).
 
     The inner dimension is the features, then ``‖y‖²`` as a high and a low
     bfloat16 part (one part alone would be off by ``u·‖y‖²``), then two ones
@@ -502,7 +515,7 @@ def _database(Y: Any, c: Any) -> tuple[Any, float]:
     Ya = torch.empty((m, d + 4 + d % 2), dtype=torch.bfloat16)
     Ya[:, d + 2 : d + 4] = 1.0
     Ya[:, d + 4 :] = 0.0  # (the pad column)
-    yy_max = 0.0
+    yy_max = rho = 0.0
     # A chunk of rows at a time: an m x d float32 temporary cost page faults
     # on this host (a third of this function's time at 50 000 x 256).
     step = max(1, _DATABASE_CHUNK // max(1, d))
@@ -513,7 +526,39 @@ def _database(Y: Any, c: Any) -> tuple[Any, float]:
         rows[:, :d] = Yc
         rows[:, d : d + 2] = _hi_lo(yy)
         yy_max = max(yy_max, float(yy.max()))
-    return Ya.T, yy_max
+        rho = max(rho, float(_rounding_ratio(Yc, yy, rows[:, :d]).max()))
+    return Ya.T, yy_max, rho
+
+
+def _rounding_ratio(V: Any, vv: Any, Vb: Any) -> Any:
+    """Per row, an upper bound of ``‖v − bf16(v)‖ / ‖v‖`` (float64, at most ``u``).
+
+    ``V`` is float32, ``vv`` its computed squared row norms and ``Vb`` its
+    bfloat16 rounding.  Rounding to nearest moves each entry by at most
+    ``u`` of itself, so ``u`` bounds the ratio; the actual ratio, measured,
+    is 0.35–0.45 ``u`` on Gaussian rows, and the screen's bound (which is
+    mostly ``‖δx‖·‖y‖ + ‖x‖·‖δy‖``) tightens with it.  The difference
+    ``v − bf16(v)`` is exact in float32; both sums of squares are off by at
+    most ``γ_d`` of themselves and ``d·2⁻¹²⁶`` (squares below the normal
+    range).  Rows whose norms that could swallow, or whose squares
+    overflow, get ``u``.
+    """
+    import torch
+
+    d = V.shape[1]
+    g = 1.01 * (d + 1) * _V
+    delta = V - Vb.float()
+    dd = torch.einsum("ij,ij->i", delta, delta).double()
+    vv = vv.double()
+    # Squares below float32's normal range may be flushed or rounded
+    # absolutely: at most d·2⁻¹²⁶ in all.
+    tiny = d * 2.0**-126
+    low = vv * (1 - g) - tiny
+    ratio = torch.sqrt((dd * (1 + g) + tiny) / torch.clamp(low, min=2.0**-1000))
+    # Norms lost in that, or overflowing in the squares: u.
+    odd = (low <= 0) | ~torch.isfinite(vv) | ~torch.isfinite(dd)
+    ratio = torch.where(odd, _U, ratio * (1 + 2.0**-40))
+    return torch.clamp(ratio, max=_U)
 
 
 def _hi_lo(v: Any) -> Any:
@@ -526,8 +571,8 @@ def _hi_lo(v: Any) -> Any:
 
 def _candidates(
     Xc: Any, xx: Any, YaT: Any, n_cand: int, cols: int, buf: Any
-) -> tuple[Any, Any]:
-    """Screened candidates of centred queries: (largest value kept, columns).
+) -> tuple[Any, Any, Any]:
+    """Screened candidates of centred queries: (values, columns, rounding ratios).
 
     The screen computes ``‖x‖² + ‖y‖² − 2 x·y`` (``xx`` is the computed
     ``‖x‖²``, in two bfloat16 columns): an approximate squared distance,
@@ -538,12 +583,13 @@ def _candidates(
     int16 keys: a min-reduction over int16 runs 4x faster than over bfloat16
     (0.8 against 3.1 ms for 167 x 99 840), a top-k 1.4x.
 
-    Returns, per query, the largest value kept *less* ``xx`` (float64: the
-    screen's ``‖y‖² − 2 x·y``, see :func:`_bf16_error`) and the columns; every
-    column left out has a screened value at least the one returned.  Where
-    every kept value is negative (more near-duplicates than candidates), a
-    negative left out may be smaller than all of them: that query's value is
-    ``−inf``, and it gets no certificate.
+    Returns, per query, the values kept *less* ``xx`` (float64: the
+    screen's ``‖y‖² − 2 x·y``, see :func:`_bf16_error`) and their columns;
+    every column left out has a screened value at least the largest kept.
+    A negative value's order among the others is unknown (more
+    near-duplicates than candidates: a negative left out may be smaller
+    than all kept), so it reads ``−inf``: no value below it is certified.
+    And each query's relative rounding to bfloat16 (:func:`_rounding_ratio`).
     """
     import array_api_compat.torch as xp
     import torch
@@ -552,7 +598,9 @@ def _candidates(
 
     r, d = Xc.shape
     xa = torch.empty((r, YaT.shape[0]), dtype=torch.bfloat16)
-    xa[:, :d] = -2.0 * Xc
+    xa[:, :d] = Xc
+    rho_x = _rounding_ratio(Xc, xx, xa[:, :d])
+    xa[:, :d] *= -2.0  # (exact)
     xa[:, d : d + 2] = 1.0  # × ‖y‖²'s two parts
     xa[:, d + 2 : d + 4] = _hi_lo(xx)  # × 1
     xa[:, d + 4 :] = 0.0  # (the pad row)
@@ -566,18 +614,23 @@ def _candidates(
         key=lambda D: D.view(torch.int16),
         group=_GROUP,
     )
-    top = keys.amax(dim=1)
-    tau = top[:, None].view(torch.bfloat16)[:, 0].double() - xx.double()
-    return torch.where(top < 0, -torch.inf, tau), idx
+    screened = keys.view(torch.bfloat16).double() - xx.double()[:, None]
+    return torch.where(keys < 0, -torch.inf, screened), idx, rho_x
 
 
-def _bf16_error(d: int, K: int) -> Any:
-    """Return the bfloat16 screen's error bound (the module docstring derives it)."""
+def _bf16_error(d: int, K: int, rho_x: Any = _U, rho_y: float = _U) -> Any:
+    """Return the bfloat16 screen's error bound (the module docstring derives it).
+
+    ``rho_x`` (per query) and ``rho_y`` bound the relative rounding of the
+    queries and of the database rows to bfloat16 (:func:`_rounding_ratio`;
+    at most ``u``): the inputs' rounding moves ``−2 x·y`` by at most
+    ``2(ρx + ρy + ρx·ρy)·‖x‖‖y‖``.
+    """
     from ._search import ScreenError
 
     value = _U / (1.0 - _U) + 2.0**-52  # to bfloat16, then − xx in float64
     return ScreenError(
-        xy=(4.0 * _U + 2.0 * _U * _U) + 1.01 * K * _V * 2.02,
+        xy=2.0 * (rho_x + rho_y + rho_x * rho_y) + 1.01 * K * _V * 2.02,
         yy=(_U * _U + 1.01 * d * _V) * 1.01 + 1.01 * K * _V * 1.01,
         # xx in two parts (u²), summed (K·v), and in |value| = |σ + xx|
         x2=_U * _U * 1.01 + 1.01 * K * _V * 1.01 + value,
