@@ -234,3 +234,30 @@ def test_pruned_property(
     np.testing.assert_array_equal(i_on, i_off)
     np.testing.assert_array_equal(d_on, d_off)
     np.testing.assert_array_equal(i_on, knn_oracle(X, Y, k)[0])
+
+
+def test_torch_cpu_is_pruned_on_numpy_views(forced, monkeypatch, torch) -> None:
+    """torch CPU tensors are searched by numpy's pruned search on zero-copy
+    views (its blocks run on the host pool) and answered in torch: the same
+    answer as numpy input, the oracle's indices."""
+    seen = []
+    real = pruned.pruned_search
+
+    def spy(X, Y, k, xp, inner):
+        seen.append(type(X).__module__.split(".")[0])
+        return real(X, Y, k, xp, inner)
+
+    monkeypatch.setattr(pruned, "pruned_search", spy)
+    rng = np.random.default_rng(11)
+    Y, X = _data("offset", rng)
+    dist, ind = kneighbors(torch.from_numpy(X), torch.from_numpy(Y), K)
+    assert seen == ["numpy"]  # the torch call went straight to numpy's views
+    assert forced["pruned"] == 1
+    assert isinstance(ind, torch.Tensor)
+    assert ind.dtype == torch.int64
+    assert dist.dtype == torch.float32
+    assert dist.device.type == "cpu"
+    want_d, want_i = kneighbors(X, Y, K)
+    np.testing.assert_array_equal(ind.numpy(), want_i)
+    np.testing.assert_array_equal(dist.numpy(), want_d)
+    np.testing.assert_array_equal(ind.numpy(), knn_oracle(X, Y, K)[0])

@@ -14,7 +14,12 @@ from typing import Any, NamedTuple
 
 from xplearn._dispatch import Edge
 from xplearn._namespace import is_lazy, namespace_name
-from xplearn._primitives import column_means, sq_row_norms, working_memory_bytes
+from xplearn._primitives import (
+    column_means,
+    sq_row_norms,
+    sqrt_rounded,
+    working_memory_bytes,
+)
 from xplearn._scaling import scale_back, scale_exponent, times_pow2
 from xplearn._traced import is_jax_tracer
 from xplearn._validation import check_array, check_n_features, result_dtype
@@ -104,7 +109,7 @@ class _EuclideanPairs:
             redo = redo & (r != xp.arange(Y.shape[0], device=dev)[None, :])
         if bool(xp.any(redo)):
             D = _redo_pairs(X, Y, D, redo, xp)
-        D = xp.sqrt(D) if metric == "euclidean" else D
+        D = sqrt_rounded(D, xp) if metric == "euclidean" else D
         return xp.astype(D, X.dtype) if D.dtype != X.dtype else D
 
 

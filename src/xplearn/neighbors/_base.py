@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator
 from xplearn._convert import to_namespace
 from xplearn._dispatch import Edge
 from xplearn._namespace import device_of, is_lazy
+from xplearn._primitives import sqrt_rounded
 from xplearn._scaling import scale_back, times_pow2
 from xplearn._sparse import check_sparse, is_scipy_sparse, takes_torch_sparse
 from xplearn._traced import check_not_traced, is_jax_tracer, traced_method
@@ -523,7 +524,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
                 return search(Q, Y, kk, sq, p, xp)
 
             dist, ind = sparse_search(Xc, self._fit_X, k, find, xp)
-            dist = xp.sqrt(dist) if sq != name else dist
+            dist = sqrt_rounded(dist, xp) if sq != name else dist
             return scale_back(dist, e, name, xp), ind
         if general is not None:
             return general_search(Xc, self._fit_X, k, general, xp)

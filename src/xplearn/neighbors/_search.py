@@ -34,6 +34,7 @@ from xplearn._primitives import (
     merge_candidates,
     merge_topk,
     sq_row_norms,
+    sqrt_rounded,
     take_rows,
     tile_sizes,
     topk_candidates,
@@ -696,7 +697,7 @@ def _search_in_range(
         if prune_applies(X, Y, k, xp):
             found = pruned_search(X, Y, k, xp, _plain_euclidean)
         dist, ind = _plain_euclidean(X, Y, k, xp) if found is None else found
-        return (xp.sqrt(dist) if metric == "euclidean" else dist), ind
+        return (sqrt_rounded(dist, xp) if metric == "euclidean" else dist), ind
     n, m = X.shape[0], Y.shape[0]
     size = itemsize(X, xp)
     # Per tile element: the distance, top-k scratch and index array, the tie
