@@ -136,12 +136,14 @@ def rerank(Xq: Any, Y: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any]
     rows whose k + 1 best are within the float32 sums' rounding of each other
     (float64 everywhere cost 12 of 25 ms at 1 000 × 2 000 × 512).
 
-    The ``k`` distances returned are the float64 sums rounded to the input
-    dtype on every device: a function of the query and the neighbour alone,
-    so every route to the same neighbours (the float32 search, the bfloat16
-    screen with any centre, the exact redo of uncertified rows) returns the
-    same bits.  (Float32 sums where float64 did not decide the order made
-    the last bit depend on which candidates a screen had kept.)
+    The ``k`` distances returned are the float64 sums (the widest float the
+    device has), on every device: a function of the query and the neighbour
+    alone, so every route to the same neighbours (the float32 search, the
+    bfloat16 screen with any centre, the exact redo of uncertified rows)
+    returns the same bits.  (Float32 sums where float64 did not decide the
+    order made the last bit depend on which candidates a screen had kept.)
+    The searches pass them on in that float; :func:`search` rounds them to
+    the input's dtype once, after the root for Euclidean distances.
     """
     idx = take_rows(idx, xp.argsort(idx, axis=1), xp)
     dev = device_of(Xq)
@@ -151,8 +153,7 @@ def rerank(Xq: Any, Y: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any]
     if is_accelerator(xp, dev) or idx.shape[1] <= 2 * k:
         # (On a CPU also where the candidates are few beside k: one float64
         # pass costs less than a float32 one and float64 again for the k.)
-        vals, ids = _sorted_k(_exact_sq(Xq, Y, idx, xp, wide), idx, k, xp)
-        return xp.astype(vals, Xq.dtype), ids
+        return _sorted_k(_exact_sq(Xq, Y, idx, xp, wide), idx, k, xp)
     exact = _exact_sq(Xq, Y, idx, xp)
     vals, ids = _sorted_k(exact, idx, min(k + 1, idx.shape[1]), xp)
     # Σ of d rounded squares of rounded differences: relative error below
@@ -168,7 +169,7 @@ def rerank(Xq: Any, Y: Any, idx: Any, k: int, xp: ModuleType) -> tuple[Any, Any]
             _exact_sq(xp.take(Xq, rows, axis=0), Y, sub, xp, wide), sub, k, xp
         )
         ids = _replace_rows(ids, close, w_ids, xp)
-    return xp.astype(_exact_sq(Xq, Y, ids, xp, wide), Xq.dtype), ids
+    return _exact_sq(Xq, Y, ids, xp, wide), ids
 
 
 def rerank_nearest(
@@ -377,7 +378,7 @@ def _buffer_view(buf: Any, r: int, w: int, xp: ModuleType) -> Any:
 def _exact_rows(
     Xb: Any, Y: Any, k: int, xp: ModuleType, budget: int
 ) -> tuple[Any, Any]:
-    """Exact k nearest (squared) for some rows, against all of ``Y``, stable.
+    """Exact k nearest (squared, widest float) for some rows, against all of ``Y``.
 
     By differences, a block of rows against a chunk of ``Y`` at a time (the
     ``rows × cols × d`` difference within the budget): a row at a time cost
@@ -397,7 +398,7 @@ def _exact_rows(
             parts.append(xp.sum(diff * diff, axis=2))
         dist = parts[0] if len(parts) == 1 else xp.concat(parts, axis=1)
         v, ix = topk_smallest(dist, k, xp)
-        out_v.append(xp.astype(v, Xb.dtype))
+        out_v.append(v)
         out_i.append(ix)
     if len(out_v) == 1:
         return out_v[0], out_i[0]
@@ -697,7 +698,13 @@ def _search_in_range(
         if prune_applies(X, Y, k, xp):
             found = pruned_search(X, Y, k, xp, _plain_euclidean)
         dist, ind = _plain_euclidean(X, Y, k, xp) if found is None else found
-        return (sqrt_rounded(dist, xp) if metric == "euclidean" else dist), ind
+        # The exact squared distances come in the widest float (float64
+        # where the device has it): the root is taken there and rounded
+        # once, as a float64 computation rounds it (the root of a rounded
+        # square was a unit in the last place off for 13% of float32 values).
+        if metric == "euclidean":
+            dist = sqrt_rounded(dist, xp)
+        return xp.astype(dist, X.dtype, copy=False), ind
     n, m = X.shape[0], Y.shape[0]
     size = itemsize(X, xp)
     # Per tile element: the distance, top-k scratch and index array, the tie
