@@ -350,7 +350,7 @@ def test_rounding_ratio_bounds_the_measured_rounding(torch) -> None:
     V = torch.from_numpy(V.astype(np.float32))
     Vb = V.to(torch.bfloat16)
     vv = torch.einsum("ij,ij->i", V, V)
-    got = screen._rounding_ratio(V, vv, Vb).numpy()
+    got = screen.rounding_ratio(V, vv, Vb).numpy()
     V64, Vb64 = V.double().numpy(), Vb.double().numpy()
     norm = np.linalg.norm(V64, axis=1)
     true = np.linalg.norm(V64 - Vb64, axis=1) / np.where(norm > 0, norm, 1.0)

@@ -502,7 +502,7 @@ def _database(Y: Any, c: Any) -> tuple[Any, float, float]:
     """``[Yᶜ, ‖yᶜ‖²_hi, ‖yᶜ‖²_lo, 1, 1]ᵀ`` in bfloat16 (``Yᶜ = Y − c``), max ‖yᶜ‖².
 
     And the largest relative rounding of a row, ``max ‖yᶜ − bf16(yᶜ)‖/‖yᶜ‖``
-    (:func:`_rounding_ratio`).
+    (:func:`rounding_ratio`).
 
     The inner dimension is the features, then ``‖y‖²`` as a high and a low
     bfloat16 part (one part alone would be off by ``u·‖y‖²``), then two ones
@@ -526,11 +526,11 @@ def _database(Y: Any, c: Any) -> tuple[Any, float, float]:
         rows[:, :d] = Yc
         rows[:, d : d + 2] = _hi_lo(yy)
         yy_max = max(yy_max, float(yy.max()))
-        rho = max(rho, float(_rounding_ratio(Yc, yy, rows[:, :d]).max()))
+        rho = max(rho, float(rounding_ratio(Yc, yy, rows[:, :d]).max()))
     return Ya.T, yy_max, rho
 
 
-def _rounding_ratio(V: Any, vv: Any, Vb: Any) -> Any:
+def rounding_ratio(V: Any, vv: Any, Vb: Any) -> Any:
     """Per row, an upper bound of ``‖v − bf16(v)‖ / ‖v‖`` (float64, at most ``u``).
 
     ``V`` is float32, ``vv`` its computed squared row norms and ``Vb`` its
@@ -589,7 +589,7 @@ def _candidates(
     A negative value's order among the others is unknown (more
     near-duplicates than candidates: a negative left out may be smaller
     than all kept), so it reads ``−inf``: no value below it is certified.
-    And each query's relative rounding to bfloat16 (:func:`_rounding_ratio`).
+    And each query's relative rounding to bfloat16 (:func:`rounding_ratio`).
     """
     import array_api_compat.torch as xp
     import torch
@@ -599,7 +599,7 @@ def _candidates(
     r, d = Xc.shape
     xa = torch.empty((r, YaT.shape[0]), dtype=torch.bfloat16)
     xa[:, :d] = Xc
-    rho_x = _rounding_ratio(Xc, xx, xa[:, :d])
+    rho_x = rounding_ratio(Xc, xx, xa[:, :d])
     xa[:, :d] *= -2.0  # (exact)
     xa[:, d : d + 2] = 1.0  # × ‖y‖²'s two parts
     xa[:, d + 2 : d + 4] = _hi_lo(xx)  # × 1
@@ -622,7 +622,7 @@ def _bf16_error(d: int, K: int, rho_x: Any = _U, rho_y: float = _U) -> Any:
     """Return the bfloat16 screen's error bound (the module docstring derives it).
 
     ``rho_x`` (per query) and ``rho_y`` bound the relative rounding of the
-    queries and of the database rows to bfloat16 (:func:`_rounding_ratio`;
+    queries and of the database rows to bfloat16 (:func:`rounding_ratio`;
     at most ``u``): the inputs' rounding moves ``−2 x·y`` by at most
     ``2(ρx + ρy + ρx·ρy)·‖x‖‖y‖``.
     """
