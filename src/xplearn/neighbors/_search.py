@@ -194,8 +194,9 @@ def rerank_nearest(
     Most queries' k nearest are among their ``first`` best-screened
     candidates, and the candidates after those are then treated as the
     columns left out: certified against the least of them, the exact
-    distances of the rest are never computed (gathering and summing them
-    was a fifth of a bfloat16-screened search at 50 000 x 256).  Rows
+    distances of the rest are never computed (the float32 search with
+    ``first = k + 2``: 35.6 against 39.5 ms at 1 000 x 2 000 x 512; the
+    bfloat16 screen's bound is too wide for it to pay there).  Rows
     that this does not certify are re-ranked over all their candidates and
     certified against the largest kept value, as without the shortcut.
     Either way the answer is :func:`rerank`'s over all the candidates:
