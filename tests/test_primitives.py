@@ -188,8 +188,6 @@ def test_sqrt_is_correctly_rounded(backend, dtype) -> None:
     from xplearn._primitives import sqrt_rounded
     from xplearn.neighbors import kneighbors
 
-    if backend.name == "dask":
-        pytest.skip("dask maps numpy's root over blocks (tested under numpy)")
     rng = np.random.default_rng(8)
     v = rng.uniform(0.0, 1.0, 20_000) * 10.0 ** rng.integers(-30, 30, 20_000)
     v = v.astype(dtype)

@@ -311,7 +311,7 @@ def _screen_rows(
 
     from xplearn._convert import to_namespace
 
-    from ._search import certified, on_host_threads, rerank, rerank_nearest
+    from ._search import certified, on_host_threads, rerank
 
     YaT, c, yy_max, rho_y = database
     cols, (buf, workers) = plan
@@ -320,7 +320,7 @@ def _screen_rows(
     Xc = Xq - c
     xx = xp.sum(Xc * Xc, axis=1)
     with torch.no_grad():
-        screened, cand, rho_x = _candidates(
+        tau, cand, rho_x = _candidates(
             to_namespace(Xc, torch_xp),
             to_namespace(xx, torch_xp),
             YaT,
@@ -328,29 +328,23 @@ def _screen_rows(
             cols,
             buf,
         )
-    cand, screened = to_namespace(cand, xp), to_namespace(screened, xp)
+    cand, tau = to_namespace(cand, xp), to_namespace(tau, xp)
     rho_x = to_namespace(rho_x, xp)
-    K = YaT.shape[0]
 
     def part(lo: int, hi: int) -> tuple[Any, Any, Any]:
         # numpy's gathers and sums are single-threaded: the rows are shared
         # among the host workers, as the float32 search's tiles are.
+        # Every candidate re-ranked (not rerank_nearest's shortcut: with
+        # k + 12 of 34 first, 2% of the queries at 50 000 x 256 needed all,
+        # and 10 000-query searches were no faster).
+        vals, idx = rerank(Xq[lo:hi], Y, cand[lo:hi], k, xp)
         if width >= m:
-            return (*rerank(Xq[lo:hi], Y, cand[lo:hi], k, xp), None)
-        x2, rx = xx[lo:hi], rho_x[lo:hi]
-
-        def certify(kth: Any, tau: Any, sel: Any) -> Any:
-            x = x2 if sel is None else xp.take(x2, sel, axis=0)
-            r = rx if sel is None else xp.take(rx, sel, axis=0)
-            err = _bf16_error(d, K, r, rho_y)
-            return certified(kth, tau, x, yy_max, d, err, xp, local=True)
-
-        # All candidates re-ranked: the bound is too wide for the shortcut
-        # (k + 12 of 34 left 2% of the queries at 50 000 x 256 to the full
-        # re-ranking, and 10-query searches were no faster).
-        return rerank_nearest(
-            Xq[lo:hi], Y, screened[lo:hi], cand[lo:hi], k, width, certify, xp
+            return vals, idx, None
+        err = _bf16_error(d, YaT.shape[0], rho_x[lo:hi], rho_y)
+        ok = certified(
+            vals[:, -1], tau[lo:hi], xx[lo:hi], yy_max, d, err, xp, local=True
         )
+        return vals, idx, ok
 
     parts = on_host_threads(part, int(pos.shape[0]), workers)
     if len(parts) == 1:
@@ -572,7 +566,7 @@ def _hi_lo(v: Any) -> Any:
 def _candidates(
     Xc: Any, xx: Any, YaT: Any, n_cand: int, cols: int, buf: Any
 ) -> tuple[Any, Any, Any]:
-    """Screened candidates of centred queries: (values, columns, rounding ratios).
+    """Screened candidates of centred queries: (largest value kept, columns, ρ).
 
     The screen computes ``‖x‖² + ‖y‖² − 2 x·y`` (``xx`` is the computed
     ``‖x‖²``, in two bfloat16 columns): an approximate squared distance,
@@ -583,13 +577,13 @@ def _candidates(
     int16 keys: a min-reduction over int16 runs 4x faster than over bfloat16
     (0.8 against 3.1 ms for 167 x 99 840), a top-k 1.4x.
 
-    Returns, per query, the values kept *less* ``xx`` (float64: the
-    screen's ``‖y‖² − 2 x·y``, see :func:`_bf16_error`) and their columns;
-    every column left out has a screened value at least the largest kept.
-    A negative value's order among the others is unknown (more
-    near-duplicates than candidates: a negative left out may be smaller
-    than all kept), so it reads ``−inf``: no value below it is certified.
-    And each query's relative rounding to bfloat16 (:func:`rounding_ratio`).
+    Returns, per query, the largest value kept *less* ``xx`` (float64: the
+    screen's ``‖y‖² − 2 x·y``, see :func:`_bf16_error`), the columns (every
+    column left out has a screened value at least the one returned), and
+    the query's relative rounding to bfloat16 (:func:`rounding_ratio`).
+    Where every kept value is negative (more near-duplicates than
+    candidates), a negative left out may be smaller than all of them: that
+    query's value is ``−inf``, and it gets no certificate.
     """
     import array_api_compat.torch as xp
     import torch
@@ -614,8 +608,9 @@ def _candidates(
         key=lambda D: D.view(torch.int16),
         group=_GROUP,
     )
-    screened = keys.view(torch.bfloat16).double() - xx.double()[:, None]
-    return torch.where(keys < 0, -torch.inf, screened), idx, rho_x
+    top = keys.amax(dim=1)
+    tau = top[:, None].view(torch.bfloat16)[:, 0].double() - xx.double()
+    return torch.where(top < 0, -torch.inf, tau), idx, rho_x
 
 
 def _bf16_error(d: int, K: int, rho_x: Any = _U, rho_y: float = _U) -> Any:
