@@ -882,7 +882,7 @@ def _map_tiles(
     selects numpy's candidates) each (see :func:`host_workers`).
     """
     workers = host_workers(xp, n)
-    if workers > 1 and len(starts) > 1:
+    if workers > 1 and len(starts) > 1 and not _in_pool():
         with _one_thread_each():
             results = list(_pool(workers).map(fn, starts))
     else:
@@ -900,11 +900,20 @@ def on_host_threads(fn: Any, n: int, workers: int) -> list[Any]:
     torch) each, as the query tiles of :func:`_map_tiles` do; one worker
     runs ``fn(0, n)`` here.
     """
-    if workers <= 1 or n < 2:
+    if workers <= 1 or n < 2 or _in_pool():
         return [fn(0, n)]
     bounds = [n * t // workers for t in range(workers + 1)]
     with _one_thread_each():
         return list(_pool(workers).map(fn, bounds[:-1], bounds[1:]))
+
+
+def _in_pool() -> bool:
+    """Whether this thread is one of the pool's (nested work then runs inline).
+
+    A task that waited on tasks of the same pool could wait for ever, both
+    threads waiting (dask's threads can lift the BLAS limit meanwhile).
+    """
+    return threading.current_thread().name.startswith("xplearn")
 
 
 _BLAS: list[Any] = []
