@@ -599,13 +599,16 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     if fused:  # (see _approx_block)
         Ya: Any = (Yc.T, YY)
     else:
-        # (d + 1 + pad) × m, built once; the inner dimension is padded with
-        # zeros to a multiple of 8, where BLAS kernels run ~15% faster than
-        # at d + 1.
+        # [Y, ‖y‖², 0…] row by row, built once, and its transpose taken as a
+        # view (the GEMM reads it transposed): building the (d + 1 + pad) × m
+        # copy itself was a strided pass over Y, 4.3 of 28 ms at 1 000 x
+        # 2 000 x 512 on numpy against 0.3 ms.  The inner dimension is padded
+        # with zeros to a multiple of 8, where BLAS kernels run ~15% faster
+        # than at d + 1.
         Ya = xp.concat(
-            [Yc.T, YY[None, :], xp.zeros((pad, m), dtype=X.dtype, device=dev)],
-            axis=0,
-        )
+            [Yc, YY[:, None], xp.zeros((m, pad), dtype=X.dtype, device=dev)],
+            axis=1,
+        ).T
         del Yc
     slack = rounding_bound(xp, X.dtype, d)
     yy_max = float(xp.max(YY))
