@@ -82,6 +82,9 @@ def _exact_sq(Xq: Any, Y: Any, idx: Any, xp: ModuleType, dtype: Any = None) -> A
     step = n
     if not is_accelerator(xp, device_of(Xq)):
         step = max(1, _RERANK_ELEMENTS // max(1, c * d))
+        grad = getattr(Y, "requires_grad", False) or getattr(Xq, "requires_grad", False)
+        if namespace_name(xp) == "torch" and n > step and not grad:
+            return _exact_sq_torch_cpu(Xq, Y, idx, step, dtype)
     parts = []
     for i in range(0, n, step):
         j = min(i + step, n)
@@ -92,6 +95,34 @@ def _exact_sq(Xq: Any, Y: Any, idx: Any, xp: ModuleType, dtype: Any = None) -> A
             cand, q = xp.astype(cand, dtype), xp.astype(q, dtype)
         parts.append(_sum_sq_diff(cand, q, xp))
     return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+
+
+def _exact_sq_torch_cpu(Xq: Any, Y: Any, idx: Any, step: int, dtype: Any) -> Any:
+    """:func:`_exact_sq` for torch on a CPU: the chunks share their buffers.
+
+    The same operations as the general loop (gather, cast, subtract, square,
+    sum), so the same bits, written into buffers reused from chunk to chunk:
+    fresh tensors for each chunk cost page faults (5.5 against 4.6 ms for
+    1 000 queries x 12 candidates x 512 here, medians of 30).
+    """
+    import torch
+
+    n, c = idx.shape
+    d = Y.shape[1]
+    wide = Y.dtype if dtype is None else dtype
+    out = torch.empty((n, c), dtype=wide)
+    gathered = torch.empty((step * c, d), dtype=Y.dtype)
+    cand = gathered if wide == Y.dtype else torch.empty((step * c, d), dtype=wide)
+    for i in range(0, n, step):
+        j = min(i + step, n)
+        r = (j - i) * c
+        torch.index_select(Y, 0, idx[i:j, :].reshape(-1), out=gathered[:r])
+        if cand is not gathered:
+            cand[:r].copy_(gathered[:r])
+        block = cand[:r].view(j - i, c, d)
+        block.sub_(Xq[i:j, None, :].to(wide)).square_()
+        torch.sum(block, dim=-1, out=out[i:j])
+    return out
 
 
 def _sum_sq_diff(cand: Any, q: Any, xp: ModuleType) -> Any:
