@@ -113,6 +113,7 @@ def _exact_sq_torch_cpu(Xq: Any, Y: Any, idx: Any, step: int, dtype: Any) -> Any
     out = torch.empty((n, c), dtype=wide)
     gathered = torch.empty((step * c, d), dtype=Y.dtype)
     cand = gathered if wide == Y.dtype else torch.empty((step * c, d), dtype=wide)
+    Xw = Xq.to(wide)
     for i in range(0, n, step):
         j = min(i + step, n)
         r = (j - i) * c
@@ -120,7 +121,7 @@ def _exact_sq_torch_cpu(Xq: Any, Y: Any, idx: Any, step: int, dtype: Any) -> Any
         if cand is not gathered:
             cand[:r].copy_(gathered[:r])
         block = cand[:r].view(j - i, c, d)
-        block.sub_(Xq[i:j, None, :].to(wide)).square_()
+        block.sub_(Xw[i:j, None, :]).square_()
         torch.sum(block, dim=-1, out=out[i:j])
     return out
 
