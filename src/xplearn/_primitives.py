@@ -264,7 +264,7 @@ def topk_candidates(D: Any, n: int, xp: ModuleType) -> tuple[Any, Any]:
         )
         return D, cols
     name = namespace_name(xp)
-    if name == "numpy" and "torch" in sys.modules and _torch_can_view(D):
+    if name == "numpy" and "torch" in sys.modules and torch_can_view(D):
         # torch's top-k on a zero-copy view where torch is loaded: 3.9 ms
         # against 11.5 for numpy's argpartition on 500 x 2 000 (one thread
         # each; xplearn's host workers run torch on one thread).
@@ -287,7 +287,7 @@ def topk_candidates(D: Any, n: int, xp: ModuleType) -> tuple[Any, Any]:
     return topk_smallest(D, n, xp)
 
 
-def _torch_can_view(D: Any) -> bool:
+def torch_can_view(D: Any) -> bool:
     """Whether ``torch.from_numpy`` takes the numpy array ``D`` as it is."""
     return bool(
         D.dtype.kind == "f"
