@@ -264,7 +264,7 @@ def topk_candidates(D: Any, n: int, xp: ModuleType) -> tuple[Any, Any]:
         )
         return D, cols
     name = namespace_name(xp)
-    if name == "numpy" and "torch" in sys.modules and torch_can_view(D):
+    if name == "numpy" and "torch" in sys.modules and _torch_can_view(D):
         # torch's top-k on a zero-copy view where torch is loaded: 3.9 ms
         # against 11.5 for numpy's argpartition on 500 x 2 000 (one thread
         # each; xplearn's host workers run torch on one thread).
@@ -287,7 +287,7 @@ def topk_candidates(D: Any, n: int, xp: ModuleType) -> tuple[Any, Any]:
     return topk_smallest(D, n, xp)
 
 
-def torch_can_view(D: Any) -> bool:
+def _torch_can_view(D: Any) -> bool:
     """Whether ``torch.from_numpy`` takes the numpy array ``D`` as it is."""
     return bool(
         D.dtype.kind == "f"
@@ -295,27 +295,6 @@ def torch_can_view(D: Any) -> bool:
         and D.flags.writeable  # (torch warns on read-only arrays)
         and min(D.strides, default=0) >= 0
     )
-
-
-def host_matmul(A: Any, B: Any, out: Any) -> Any:
-    """``numpy.matmul(A, B, out=out)`` for 2-D float arrays, by MKL where it can.
-
-    Where torch is loaded (never imported for it), its GEMM (MKL) on
-    zero-copy views, which ran faster than numpy's OpenBLAS on the k-NN
-    tiles here (Xeon, one thread: 100-127 against 70-99 GF/s).  The result
-    is a float GEMM's either way, rounded in another order, so this is only
-    for products whose rounding cannot change an answer: k-NN tiles, whose
-    candidates are re-ranked exactly.  (Not the KMeans E-step: a float32
-    Lloyd label is the argmin of its product as rounded, and Elkan's
-    transposed products of 64 centres ran 12% slower an iteration by MKL.)
-    """
-    if "torch" in sys.modules and all(map(torch_can_view, (A, B, out))):
-        torch = sys.modules["torch"]
-        torch.mm(torch.from_numpy(A), torch.from_numpy(B), out=torch.from_numpy(out))
-        return out
-    import numpy as np
-
-    return np.matmul(A, B, out=out)
 
 
 def column_means(Y: Any, xp: ModuleType) -> Any:
