@@ -459,6 +459,25 @@ def serve(
 # --- what the results say about the run ----------------------------------------
 
 
+def _bf16_line() -> str:
+    """Whether xplearn's exact bfloat16 screen runs here (it decides by the CPU)."""
+    try:
+        from xplearn.neighbors._screen import bf16_is_fast
+
+        fast = bf16_is_fast()
+    except ImportError:  # (torch not installed)
+        return "xplearn's bfloat16 screen: off (no torch)"
+    if fast:
+        return (
+            "bfloat16 products fast here (AVX512-BF16 or AMX): xplearn's exact "
+            "bfloat16 screen on"
+        )
+    return (
+        "no fast bfloat16 products here (neither AVX512-BF16 nor AMX): "
+        "xplearn's bfloat16 screen off (float32 products only)"
+    )
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -570,7 +589,7 @@ class Run:
                 f"- **Machine**: {_cpu_model()}, {os.cpu_count()} CPUs, {_memory()}, "
                 f"{platform.system()} {platform.release()}, Python "
                 f"{platform.python_version()}; thread and kernel settings in the "
-                f"environment: {_thread_environment()}."
+                f"environment: {_thread_environment()}; {_bf16_line()}."
             ),
             (
                 f"- **Load**: average {self.load_start:.2f} at the start, "

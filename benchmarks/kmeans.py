@@ -268,6 +268,19 @@ def section(
     return times, last
 
 
+def _screen_note() -> str:
+    """Say so where the CPU has no fast bfloat16 products (the screen is off)."""
+    from xplearn.neighbors._screen import bf16_is_fast
+
+    if bf16_is_fast():
+        return ""
+    return (
+        " **This CPU has no fast bfloat16 products (see Machine): the screen "
+        "does not run, and both numpy rows run the same float32 code; their "
+        "difference is the machine's noise.**"
+    )
+
+
 def main() -> None:
     started = harness.start(__doc__, own_process_job)
     if started is None:
@@ -363,7 +376,7 @@ def write(
             f"`make_blobs` data as in (a) with {WIDE_D} features. With "
             '`screening="all"` (opt-in) the float32 Lloyd E-step is screened in '
             "bfloat16 from 64 features on (labels, centres and inertia equal "
-            "those of the default); in (a), at 32 features, it is not."
+            "those of the default); in (a), at 32 features, it is not." + _screen_note()
         ),
     )
     lines += converged(
