@@ -224,3 +224,33 @@ def test_rerank_nearest_equals_rerank_of_all(monkeypatch, kind):
         assert len(sizes) == 2
         assert sizes[1][1] == c
         np.testing.assert_array_equal(ok, certify(want_d[:, -1], vals.max(1), None))
+
+
+@pytest.mark.parametrize("data", ["gaussian", "clustered"])
+def test_search_keeps_the_autograd_graph(torch, data):
+    """Tensors that require grad: the same answer, and distances to differentiate.
+
+    The float32 search wrote its products into reused buffers (``out=``),
+    which autograd refuses: kneighbors raised on such tensors.  Clustered
+    data takes the pruned search.
+    """
+    from sklearn.datasets import make_blobs
+
+    if data == "gaussian":
+        gen = torch.Generator().manual_seed(3)
+        pts = torch.randn(2300, 512, generator=gen)
+    else:
+        blobs, _ = make_blobs(20_000, 16, centers=50, cluster_std=0.5, random_state=0)
+        pts = torch.tensor(blobs, dtype=torch.float32)
+    Y = pts[300:].clone().requires_grad_(True)
+    X = pts[:300].clone().requires_grad_(True)
+    dist, ind = kneighbors(X, Y, n_neighbors=10, return_distance=True)
+    plain, plain_ind = kneighbors(X.detach(), Y.detach(), n_neighbors=10)
+    assert torch.equal(ind, plain_ind)
+    assert torch.equal(dist.detach(), plain)
+    assert dist.requires_grad
+    dist.sum().backward()
+    # d‖x − y‖/dx = (x − y)/‖x − y‖, summed over the neighbours.
+    diff = X.detach().double()[:, None, :] - Y.detach().double()[ind]
+    want = (diff / diff.norm(dim=2, keepdim=True)).sum(dim=1)
+    np.testing.assert_allclose(X.grad.double().numpy(), want.numpy(), atol=1e-5)

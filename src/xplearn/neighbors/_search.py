@@ -82,8 +82,7 @@ def _exact_sq(Xq: Any, Y: Any, idx: Any, xp: ModuleType, dtype: Any = None) -> A
     step = n
     if not is_accelerator(xp, device_of(Xq)):
         step = max(1, _RERANK_ELEMENTS // max(1, c * d))
-        grad = getattr(Y, "requires_grad", False) or getattr(Xq, "requires_grad", False)
-        if namespace_name(xp) == "torch" and n > step and not grad:
+        if namespace_name(xp) == "torch" and n > step and not _needs_grad(Xq, Y):
             return _exact_sq_torch_cpu(Xq, Y, idx, step, dtype)
     parts = []
     for i in range(0, n, step):
@@ -95,6 +94,11 @@ def _exact_sq(Xq: Any, Y: Any, idx: Any, xp: ModuleType, dtype: Any = None) -> A
             cand, q = xp.astype(cand, dtype), xp.astype(q, dtype)
         parts.append(_sum_sq_diff(cand, q, xp))
     return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+
+
+def _needs_grad(*arrays: Any) -> bool:
+    """Whether a torch tensor among ``arrays`` records a graph (no ``out=``)."""
+    return any(getattr(a, "requires_grad", False) for a in arrays)
 
 
 def _exact_sq_torch_cpu(Xq: Any, Y: Any, idx: Any, step: int, dtype: Any) -> Any:
@@ -131,10 +135,11 @@ def _sum_sq_diff(cand: Any, q: Any, xp: ModuleType) -> Any:
 
     numpy and torch work in place: every fresh temporary of a chunk costs
     page faults on a host whose memory is reclaimed between calls
-    (PERF-NOTES), which cost more than the arithmetic.
+    (PERF-NOTES), which cost more than the arithmetic.  A torch graph
+    (``requires_grad``) gets the same operations out of place.
     """
     name = namespace_name(xp)
-    if name == "torch":
+    if name == "torch" and not _needs_grad(cand, q):
         cand.sub_(q)
         return cand.mul_(cand).sum(dim=-1)
     if name == "numpy":
@@ -734,10 +739,19 @@ def _search_in_range(
 ) -> tuple[Any, Any]:
     """:func:`search` on data whose distances cannot overflow or underflow."""
     if metric in EUCLIDEAN:
+        graph = _needs_grad(X, Y)
+        if graph:  # the neighbours by the graph-free search, below their distances
+            X, Y, (Xg, Yg) = X.detach(), Y.detach(), (X, Y)
         found = None
         if prune_applies(X, Y, k, xp):
             found = pruned_search(X, Y, k, xp, _plain_euclidean)
         dist, ind = _plain_euclidean(X, Y, k, xp) if found is None else found
+        if graph:
+            # The same exact sums as every route's re-ranking, so the same
+            # bits, recorded for autograd (the search's reused out= buffers
+            # and in-place chunks would break the graph).
+            X, Y = Xg, Yg
+            dist = _exact_sq(X, Y, ind, xp, float_dtypes(xp, device_of(X))[0])
         # The exact squared distances come in the widest float (float64
         # where the device has it): the root is taken there and rounded
         # once, as a float64 computation rounds it (the root of a rounded
