@@ -139,7 +139,10 @@ def _sum_sq_diff(cand: Any, q: Any, xp: ModuleType) -> Any:
     (``requires_grad``) gets the same operations out of place.
     """
     name = namespace_name(xp)
-    if name == "torch" and not _needs_grad(cand, q):
+    if name == "torch":
+        if _needs_grad(cand, q):
+            diff = cand - q
+            return (diff * diff).sum(dim=-1)
         cand.sub_(q)
         return cand.mul_(cand).sum(dim=-1)
     if name == "numpy":
