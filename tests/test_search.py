@@ -254,3 +254,79 @@ def test_search_keeps_the_autograd_graph(torch, data):
     diff = X.detach().double()[:, None, :] - Y.detach().double()[ind]
     want = (diff / diff.norm(dim=2, keepdim=True)).sum(dim=1)
     np.testing.assert_allclose(X.grad.double().numpy(), want.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_numpy_on_torch_views_answers_as_numpy(torch, monkeypatch, kind):
+    """Large numpy searches run on torch's kernels through zero-copy views:
+    the answer is numpy arrays with the bits of numpy's own kernels and the
+    float64 order, from read-only and strided inputs, which stay unchanged."""
+    ran = []
+    real = search._on_torch_views
+
+    def spy(X, Y, k):
+        ran.append(X.shape)
+        return real(X, Y, k)
+
+    monkeypatch.setattr(search, "_on_torch_views", spy)
+    Y, X = _hard_data(kind, np.random.default_rng(6))
+    Y2 = np.repeat(Y, 2, axis=1)[:, ::2]  # a strided view, equal to Y
+    Y2.flags.writeable = False
+    X.flags.writeable = False
+    before = (X.copy(), Y.copy())
+    monkeypatch.setattr(search, "_TORCH_MIN_WORK", 2**62)
+    with xplearn.config_context(pruning="off"):
+        own = kneighbors(X, Y, n_neighbors=7)
+    assert not ran
+    monkeypatch.setattr(search, "_TORCH_MIN_WORK", 1)
+    with xplearn.config_context(pruning="off"):
+        dist, ind = kneighbors(X, Y2, n_neighbors=7)
+    assert ran == [X.shape]
+    assert type(dist) is np.ndarray
+    assert dist.dtype == np.float32
+    assert type(ind) is np.ndarray
+    assert ind.dtype == np.int64
+    np.testing.assert_array_equal(ind, own[1])
+    np.testing.assert_array_equal(dist, own[0])
+    ref = cdist(X.astype(np.float64), Y.astype(np.float64), "sqeuclidean")
+    want = np.argsort(ref, axis=1, kind="stable")[:, :7]
+    np.testing.assert_array_equal(ind, want)
+    np.testing.assert_array_equal(X, before[0])
+    np.testing.assert_array_equal(Y2, before[1])
+
+
+def test_numpy_on_torch_views_threads(torch, monkeypatch):
+    """torch runs a numpy search on as many threads as numpy's BLAS may use,
+    and only from the main thread (a worker thread keeps numpy's kernels:
+    each thread would start an OpenMP team of its own)."""
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    monkeypatch.setattr(search, "_TORCH_MIN_WORK", 1)
+    seen = []
+    real = search._euclidean
+
+    def spy(X, Y, k, xp):
+        seen.append((type(X).__module__.split(".")[0], torch.get_num_threads()))
+        return real(X, Y, k, xp)
+
+    monkeypatch.setattr(search, "_euclidean", spy)
+    rng = np.random.default_rng(7)
+    Y = rng.standard_normal((3000, 8)).astype(np.float32)
+    X = rng.standard_normal((100, 8)).astype(np.float32)
+    before = torch.get_num_threads()
+    with threadpool_limits(limits=1, user_api="blas"):
+        want = kneighbors(X, Y, n_neighbors=4)
+    assert seen == [("torch", 1)]
+    assert torch.get_num_threads() == before
+    seen.clear()
+    got = []
+    worker = threading.Thread(
+        target=lambda: got.append(kneighbors(X, Y, n_neighbors=4))
+    )
+    worker.start()
+    worker.join()
+    assert [s[0] for s in seen] == ["numpy"]
+    np.testing.assert_array_equal(got[0][1], want[1])
+    np.testing.assert_array_equal(got[0][0], want[0])

@@ -701,6 +701,11 @@ def host_workers(xp: ModuleType, n: int) -> int:
     """Threads for the query tiles: numpy only, as many as BLAS may use."""
     if namespace_name(xp) != "numpy" or n < 2:
         return 1
+    return host_workers_blas()
+
+
+def host_workers_blas() -> int:
+    """Return the fewest threads any loaded BLAS may use (at least 1)."""
     # The controller is built once (threadpool_info() rescans the loaded
     # libraries, milliseconds a call); each library's thread count is read
     # live, so a caller's threadpool_limits still counts.
@@ -731,10 +736,83 @@ def search(
 
 
 def _plain_euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
-    """Exact k nearest (squared): the bfloat16 screen where it applies, else float32."""
+    """Exact k nearest (squared): the bfloat16 screen where it applies, else float32.
+
+    Large numpy searches run on torch's CPU kernels where torch is installed
+    (:func:`_on_torch_views`).
+    """
+    if _torch_applies(X, Y, xp):
+        found = _on_torch_views(X, Y, k)
+        if found is not None:
+            return found
     if screen_applies(X, Y, k, xp):
         return screened_search(X, Y, k, xp, _euclidean)
     return _euclidean(X, Y, k, xp)
+
+
+def _torch_applies(X: Any, Y: Any, xp: ModuleType) -> bool:
+    """Whether a numpy search should run on torch (:func:`_on_torch_views`).
+
+    Large float32 searches (the size from which the bfloat16 screen, which
+    imports torch for numpy input too, may run), called from the main thread
+    where torch is installed: torch's OpenMP team belongs to the thread that
+    starts it, and one started from each of a pool's threads spun on the
+    cores the others needed (a later torch search ran 37-41 against 21-22
+    ms), so the host pool's and dask's threads keep numpy's kernels.
+    """
+    if namespace_name(xp) != "numpy" or str(X.dtype) != "float32":
+        return False
+    if threading.current_thread() is not threading.main_thread() or _in_pool():
+        return False
+    n, d = X.shape
+    return n * Y.shape[0] * d >= _TORCH_MIN_WORK and _torch_installed()
+
+
+def _torch_installed() -> bool:
+    """Whether torch can be imported (cached: a failed import is not retried)."""
+    if not _TORCH_OK:
+        try:
+            import torch  # noqa: F401
+        except Exception:  # noqa: BLE001 (a broken install: numpy's kernels)
+            _TORCH_OK.append(False)
+        else:
+            _TORCH_OK.append(True)
+    return _TORCH_OK[0]
+
+
+_TORCH_OK: list[bool] = []
+# numpy searches of at least this many multiply-adds run on torch; the
+# bfloat16 screen's threshold (_screen._MIN_WORK), so that only searches
+# that imported torch already for the screen's check import it.
+_TORCH_MIN_WORK = 2**28
+
+
+def _on_torch_views(X: Any, Y: Any, k: int) -> tuple[Any, Any] | None:
+    """:func:`_plain_euclidean` of numpy arrays, on torch's CPU kernels.
+
+    Through zero-copy views, on as many torch threads as numpy's BLAS may
+    use (so ``threadpoolctl.threadpool_limits`` still rules), answered in
+    numpy.  torch's GEMM (oneDNN/MKL) and selection ran the same search
+    10-25% faster than numpy's (OpenBLAS, argpartition on the host pool):
+    Xeon, 2 threads, 10 000 queries, k = 10, medians of 3 interleaved: 1.64
+    against 1.82 s at 100 000 x 64, 1.94 against 2.29 s at 50 000 x 256,
+    0.75 against 0.96 s at 50 000 x 32; 28.7 against 36.2 ms at 1 000
+    queries x 2 000 x 512.  The answer is the same (every route's exact
+    re-ranking sums the same squares in float64).
+    """
+    import array_api_compat.torch as torch_xp
+    import torch
+
+    from xplearn._convert import to_namespace
+
+    try:
+        Xt, Yt = (to_namespace(a, torch_xp) for a in (X, Y))
+    except (BufferError, TypeError, ValueError):  # not viewable: numpy's kernels
+        return None
+    blas = max(1, host_workers_blas())
+    with torch_threads(blas), torch.no_grad():
+        dist, ind = _plain_euclidean(Xt, Yt, k, torch_xp)
+    return dist.numpy(), ind.numpy()
 
 
 def _search_in_range(
