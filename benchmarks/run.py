@@ -397,7 +397,10 @@ def write(
             "peer alone, the same data and threads, its runs interleaved with the "
             "others). Each row uses the faster figure and says which (*timed in*), "
             "with the other median beside it. *Cores busy* is the median of process "
-            "CPU time over wall time."
+            "CPU time over wall time. *xplearn (numpy)* is numpy in and out; a large "
+            "float32 numpy search runs on torch's CPU kernels through zero-copy views "
+            "where torch is installed (the same answer), so its times are torch's "
+            "within the noise."
         ),
         "",
         (
