@@ -40,7 +40,10 @@ SUPPORT: Final = (
         label="numpy",
         distribution="numpy",
         extra="",
-        computes_in="numpy",
+        computes_in=(
+            "numpy (a large float32 Euclidean k-NN search on torch's CPU kernels, "
+            "through zero-copy views, where torch is installed)"
+        ),
         devices_tested="CPU",
         zero_copy="—",
         notes=(

@@ -797,8 +797,10 @@ def _on_torch_views(X: Any, Y: Any, k: int) -> tuple[Any, Any] | None:
     Xeon, 2 threads, 10 000 queries, k = 10, medians of 3 interleaved: 1.64
     against 1.82 s at 100 000 x 64, 1.94 against 2.29 s at 50 000 x 256,
     0.75 against 0.96 s at 50 000 x 32; 28.7 against 36.2 ms at 1 000
-    queries x 2 000 x 512.  The answer is the same (every route's exact
-    re-ranking sums the same squares in float64).
+    queries x 2 000 x 512.  The answer is numpy's kernels' (both re-rank by
+    the same float64 squares; only their order of summation differs, which
+    can move a float32 distance by a unit in the last place a few times in a
+    billion: docs/performance.md).
     """
     import array_api_compat.torch as torch_xp
     import torch
