@@ -46,7 +46,8 @@ from xplearn._validation import float_dtypes, index_dtype
 from xplearn.metrics import EUCLIDEAN, distance_block, itemsize
 
 from ._pruned import prune_applies, pruned_search
-from ._screen import screen_applies, screened_search
+from ._screen import _MIN_WORK as _SCREEN_MIN_WORK
+from ._screen import host_float32, screen_applies, screened_search
 
 # Extra candidates kept per query for the exact re-ranking (Euclidean family).
 _REFINE_EXTRA = 8
@@ -742,9 +743,7 @@ def _plain_euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     (:func:`_on_torch_views`).
     """
     if _torch_applies(X, Y, xp):
-        found = _on_torch_views(X, Y, k)
-        if found is not None:
-            return found
+        return _on_torch_views(X, Y, k)
     if screen_applies(X, Y, k, xp):
         return screened_search(X, Y, k, xp, _euclidean)
     return _euclidean(X, Y, k, xp)
@@ -760,34 +759,21 @@ def _torch_applies(X: Any, Y: Any, xp: ModuleType) -> bool:
     cores the others needed (a later torch search ran 37-41 against 21-22
     ms), so the host pool's and dask's threads keep numpy's kernels.
     """
-    if namespace_name(xp) != "numpy" or str(X.dtype) != "float32":
+    if namespace_name(xp) != "numpy":
         return False
-    if threading.current_thread() is not threading.main_thread() or _in_pool():
+    if threading.current_thread() is not threading.main_thread():
         return False
     n, d = X.shape
-    return n * Y.shape[0] * d >= _TORCH_MIN_WORK and _torch_installed()
+    return n * Y.shape[0] * d >= _TORCH_MIN_WORK and host_float32(X, xp)
 
 
-def _torch_installed() -> bool:
-    """Whether torch can be imported (cached: a failed import is not retried)."""
-    if not _TORCH_OK:
-        try:
-            import torch  # noqa: F401
-        except Exception:  # noqa: BLE001 (a broken install: numpy's kernels)
-            _TORCH_OK.append(False)
-        else:
-            _TORCH_OK.append(True)
-    return _TORCH_OK[0]
+# numpy searches of at least this many multiply-adds run on torch: the
+# bfloat16 screen's threshold, so that only searches whose screen check
+# imports torch already import it.
+_TORCH_MIN_WORK = _SCREEN_MIN_WORK
 
 
-_TORCH_OK: list[bool] = []
-# numpy searches of at least this many multiply-adds run on torch; the
-# bfloat16 screen's threshold (_screen._MIN_WORK), so that only searches
-# that imported torch already for the screen's check import it.
-_TORCH_MIN_WORK = 2**28
-
-
-def _on_torch_views(X: Any, Y: Any, k: int) -> tuple[Any, Any] | None:
+def _on_torch_views(X: Any, Y: Any, k: int) -> tuple[Any, Any]:
     """:func:`_plain_euclidean` of numpy arrays, on torch's CPU kernels.
 
     Through zero-copy views, on as many torch threads as numpy's BLAS may
@@ -807,12 +793,8 @@ def _on_torch_views(X: Any, Y: Any, k: int) -> tuple[Any, Any] | None:
 
     from xplearn._convert import to_namespace
 
-    try:
-        Xt, Yt = (to_namespace(a, torch_xp) for a in (X, Y))
-    except (BufferError, TypeError, ValueError):  # not viewable: numpy's kernels
-        return None
-    blas = max(1, host_workers_blas())
-    with torch_threads(blas), torch.no_grad():
+    Xt, Yt = (to_namespace(a, torch_xp) for a in (X, Y))
+    with torch_threads(host_workers_blas()), torch.no_grad():
         dist, ind = _plain_euclidean(Xt, Yt, k, torch_xp)
     return dist.numpy(), ind.numpy()
 
