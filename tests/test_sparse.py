@@ -680,6 +680,158 @@ def test_torch_sparse_kmeans(torch, cls) -> None:
             )
 
 
+# -- the sparse KMeans kernels: torch's product, scikit-learn's sums ------------
+
+
+def _kmeans_kinds(kind: str, dtype) -> object:
+    """CSR data for the E-step route tests, as read-only arrays."""
+    rng = np.random.default_rng(1)
+    if kind == "grid":  # values on a grid, duplicates, zero rows: exact ties
+        X = _text_like(400)
+    elif kind == "near":  # near-duplicates 1e-9 apart (relative)
+        X = _text_like(400)
+        X[200:260] = X[:60] * (1.0 + 1e-9)
+    else:  # "tfidf": unit rows of Zipf-like counts
+        X = _text_like(400) * rng.random((400, 300))
+        norms = np.linalg.norm(X, axis=1, keepdims=True)
+        X = X / np.where(norms == 0, 1.0, norms)
+    Xs = sp.csr_matrix(X.astype(dtype))
+    for a in (Xs.data, Xs.indices, Xs.indptr):
+        a.setflags(write=False)
+    return Xs
+
+
+@pytest.mark.parametrize("cls", [KMeans, MiniBatchKMeans])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["grid", "near", "tfidf"])
+def test_sparse_kmeans_on_torch_products_same_answer(
+    torch, monkeypatch, kind, dtype, cls
+) -> None:
+    """The E-step's product on torch gives the labels and centres of scipy's."""
+    import warnings
+
+    import xplearn.cluster._sparse as csparse
+    import xplearn.neighbors._search as search
+
+    Xs = _kmeans_kinds(kind, dtype)
+    snap = _snapshot(Xs)
+    kw = {"n_init": 1, "random_state": 0, "max_iter": 30}
+    if cls is MiniBatchKMeans:
+        kw["batch_size"] = 64
+    calls = []
+    real = csparse._torch_products
+
+    def spy(*args):
+        calls.append(args[2] - args[1])
+        return real(*args)
+
+    monkeypatch.setattr(search, "_TORCH_MIN_WORK", 0)  # every E-step on torch
+    monkeypatch.setattr(csparse, "_TILE_ELEMENTS", 8 * 37)  # ragged 37-row tiles
+    monkeypatch.setattr(csparse, "_torch_products", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's beta and read-only warnings
+        ours = cls(8, **kw).fit(Xs)
+        labels = ours.predict(Xs)
+    assert calls
+    _assert_unchanged(Xs, snap)
+    monkeypatch.setattr(csparse, "_torch_applies", lambda X, k: False)
+    ref = cls(8, **kw).fit(Xs)
+    assert isinstance(ours.labels_, np.ndarray)
+    assert ours.labels_.dtype == np.int64
+    assert ours.cluster_centers_.dtype == dtype
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    np.testing.assert_array_equal(ours.cluster_centers_, ref.cluster_centers_)
+    np.testing.assert_array_equal(labels, ref.predict(Xs))
+    assert ours.n_iter_ == ref.n_iter_
+    # The inertia sums the expansion's distances: their rounding differs.
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(ours.inertia_, ref.inertia_, rtol=rtol)
+    if dtype == np.float64 and cls is KMeans:  # and the dense path's labels
+        dense = cls(8, **kw).fit(Xs.toarray())
+        np.testing.assert_array_equal(ours.labels_, dense.labels_)
+        np.testing.assert_allclose(
+            ours.cluster_centers_, dense.cluster_centers_, rtol=0, atol=1e-12
+        )
+
+
+def test_sparse_torch_products_threads_and_pools(torch, monkeypatch) -> None:
+    """torch runs on the BLAS limit's threads; a worker thread keeps scipy's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    import xplearn.cluster._sparse as csparse
+    import xplearn.neighbors._search as search
+
+    Xs = _kmeans_kinds("tfidf", np.float64)
+    monkeypatch.setattr(search, "_TORCH_MIN_WORK", 0)
+    seen = []
+    real_mm = torch.Tensor.__matmul__
+
+    def mm(self, other):
+        seen.append(torch.get_num_threads())
+        return real_mm(self, other)
+
+    monkeypatch.setattr(torch.Tensor, "__matmul__", mm)
+    before = torch.get_num_threads()
+    with threadpool_limits(limits=1, user_api="blas"):
+        main = KMeans(5, n_init=1, random_state=0).fit(Xs)
+    assert seen
+    assert set(seen) == {1}
+    assert torch.get_num_threads() == before
+    seen.clear()
+    calls = []
+    real = csparse._torch_products
+    monkeypatch.setattr(
+        csparse, "_torch_products", lambda *a: calls.append(1) or real(*a)
+    )
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(KMeans(5, n_init=1, random_state=0).fit, Xs).result()
+    assert not calls
+    assert not seen
+    np.testing.assert_array_equal(other.labels_, main.labels_)
+    np.testing.assert_array_equal(other.cluster_centers_, main.cluster_centers_)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sparse_segment_sums_are_scipys(dtype) -> None:
+    """The M-step's sums: scipy's product's bits, near the float64 sums."""
+    from xplearn.cluster._sparse import segment_sums
+
+    rng = np.random.default_rng(0)
+    Xs = _kmeans_kinds("tfidf", dtype)
+    n, k = Xs.shape[0], 7
+    labels = rng.integers(0, k - 1, n)  # the last label stays empty
+    for w in (rng.random(n).astype(dtype), np.ones(n, dtype=np.float64)):
+        sums, totals = segment_sums(Xs, labels, w, k)
+        assert sums.dtype == dtype
+        assert totals.dtype == dtype
+        assert sums.shape == (k, Xs.shape[1])
+        onehot = sp.csr_matrix((w, (labels, np.arange(n))), shape=(k, n))
+        want = np.asarray((onehot @ Xs).todense(), dtype=dtype)
+        np.testing.assert_array_equal(sums, want)
+        exact = np.zeros((k, Xs.shape[1]))
+        np.add.at(exact, labels, Xs.toarray().astype(np.float64) * w[:, None])
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(sums, exact, rtol=tol, atol=tol)
+        assert not sums[k - 1].any()
+        assert totals[k - 1] == 0
+
+
+def test_sparse_invalid_index_arrays_raise() -> None:
+    """A CSR matrix whose indices point past its columns is refused, not read."""
+    from xplearn.neighbors import NearestNeighbors
+
+    data, indptr = np.ones(3), np.array([0, 1, 2, 3])
+    for indices in ([0, 7, 1], [0, -1, 1]):
+        bad = sp.csr_matrix((data, np.array(indices), indptr), shape=(3, 4))
+        snap = _snapshot(bad)
+        for est in (KMeans(2, n_init=1), NearestNeighbors(n_neighbors=1)):
+            with pytest.raises(ValueError, match="not a valid CSR matrix"):
+                est.fit(bad)
+        _assert_unchanged(bad, snap)
+
+
 def test_torch_sparse_errors(torch) -> None:
     X = _text_like(50)
     with pytest.raises(TypeError, match=r"sparse torch tensor on meta.*\.cpu\(\)"):

@@ -39,6 +39,16 @@ def check_sparse(X: Any, dtype: Any = None) -> Any:
     if n < 1 or d < 1:
         msg = f"Found array with {n} sample(s) and {d} feature(s) (shape={X.shape})."
         raise ValueError(msg)
+    try:
+        # The index arrays are read by compiled kernels that trust them (a
+        # column index past the end is read out of bounds): checked once here.
+        X.check_format(full_check=True)
+    except ValueError as e:
+        msg = (
+            f"X is not a valid CSR matrix ({e}): build it with scipy.sparse "
+            "from valid (data, indices, indptr) arrays."
+        )
+        raise ValueError(msg) from e
     if not np.isfinite(X.data).all():
         msg = "Input X contains NaN or infinity. Remove or impute those entries."
         raise ValueError(msg)

@@ -28,7 +28,7 @@ _SPARSE_PAIRWISE = ("euclidean", "sqeuclidean", "cosine", "manhattan")
 
 
 def sparse_dot_dense(A: Any, B: Any, out: Any) -> None:
-    """Write ``A @ B`` of two float64 CSR matrices into the dense array ``out``.
+    """Write ``A @ B`` of two CSR matrices of one float dtype into the dense ``out``.
 
     scikit-learn's one-pass kernel (``sparse_matmul_to_dense``, from 1.7)
     where it is there, else scipy's product, densified.  Both add, for each
