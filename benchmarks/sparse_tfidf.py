@@ -312,9 +312,15 @@ def main() -> None:
 
 def dominates(who: str, t: Timing) -> str:
     """What is known of where the time goes."""
+    if who == "xplearn KMeans lloyd":
+        return (
+            "E-step: sparse × dense products on torch's CPU kernel (MKL, "
+            "all threads); M-step: scikit-learn's one-pass sparse kernel"
+        )
     if "KMeans" in who:
         if side(who) == "xplearn":
-            return "sparse × dense products (scipy, one thread) per tile of rows"
+            # a batch's product is below the size that goes to torch
+            return "sparse × dense products (scipy, one thread) per batch"
         return "scikit-learn's Cython sparse kernels (OpenMP)"
     if side(who) == "xplearn":
         return (
