@@ -60,7 +60,8 @@ def assign(X: Any, xnorms: Any, centers: Any) -> tuple[Any, Any]:
     dist = np.empty(n, dtype=centers.dtype)
     # −2·Cᵀ: scaling by −2 is exact, so the products are −2 times X·Cᵀ's.
     B = np.ascontiguousarray(centers.T) * -2.0
-    product = _torch_products if _torch_applies(X, k) else _scipy_products
+    torch = B.dtype == X.dtype and _torch_applies(X, k)  # (torch mixes no dtypes)
+    product = _torch_products if torch else _scipy_products
     for a in range(0, n, rows):
         b = min(a + rows, n)
         D = product(X, a, b, B)
