@@ -18,7 +18,6 @@ scikit-learn's one-pass sparse kernel where it is there (1.7 on).
 
 from __future__ import annotations
 
-import threading
 import warnings
 from typing import Any
 
@@ -59,7 +58,7 @@ def assign(X: Any, xnorms: Any, centers: Any) -> tuple[Any, Any]:
     labels = np.empty(n, dtype=np.int64)
     dist = np.empty(n, dtype=centers.dtype)
     # −2·Cᵀ: scaling by −2 is exact, so the products are −2 times X·Cᵀ's.
-    B = np.ascontiguousarray(centers.T) * -2.0
+    B = np.multiply(centers.T, -2.0, order="C")
     torch = B.dtype == X.dtype and _torch_applies(X, k)  # (torch mixes no dtypes)
     product = _torch_products if torch else _scipy_products
     for a in range(0, n, rows):
@@ -97,30 +96,20 @@ def _scipy_products(X: Any, a: int, b: int, B: Any) -> Any:
 def _torch_applies(X: Any, k: int) -> bool:
     """Whether an E-step of CSR ``X`` against ``k`` centres runs on torch.
 
-    From the dense k-NN route's size on (2²⁸ multiply-adds, counted over the
-    stored values), called from the main thread (torch's OpenMP team belongs
-    to the thread that starts it: see
-    :func:`xplearn.neighbors._search._torch_applies`), where torch is
-    installed and the CSR index arrays share a dtype (torch's CSR asks it).
+    The shared route's rule (:func:`~xplearn.neighbors._search.torch_route_applies`),
+    with the work counted over the stored values, where the CSR index arrays
+    share a dtype (torch's CSR asks it).
     """
-    import importlib.util
+    from xplearn.neighbors._search import torch_route_applies
 
-    from xplearn.neighbors._search import _TORCH_MIN_WORK
-
-    if X.nnz * k < _TORCH_MIN_WORK:
-        return False
-    if threading.current_thread() is not threading.main_thread():
-        return False
-    if X.indptr.dtype != X.indices.dtype:
-        return False
-    return importlib.util.find_spec("torch") is not None
+    return X.indptr.dtype == X.indices.dtype and torch_route_applies(X.nnz * k)
 
 
 def _torch_products(X: Any, a: int, b: int, B: Any) -> Any:
     """:func:`_scipy_products` on torch's CPU kernel, through zero-copy views.
 
-    torch's sparse × dense product (MKL) on as many threads as numpy's BLAS
-    may use (a caller's ``threadpool_limits`` still rules): 52 against 140 ms
+    torch's sparse × dense product (MKL) inside
+    :func:`~xplearn.neighbors._search.on_host_torch`: 52 against 140 ms
     for scipy's one-threaded kernel on a 50 000 × 20 000 TF-IDF matrix (5
     million stored values) against 64 centres (Xeon, 2 threads, medians of
     5).  The products are summed in another order than scipy's, within the
@@ -129,7 +118,7 @@ def _torch_products(X: Any, a: int, b: int, B: Any) -> Any:
     """
     import torch
 
-    from xplearn.neighbors._search import host_workers_blas, torch_threads
+    from xplearn.neighbors._search import on_host_torch
 
     indptr = X.indptr[a : b + 1]
     lo, hi = int(indptr[0]), int(indptr[-1])
@@ -145,7 +134,7 @@ def _torch_products(X: Any, a: int, b: int, B: Any) -> Any:
             check_invariants=False,
         )
         Bt = torch.from_numpy(B)
-    with torch_threads(host_workers_blas()), torch.no_grad():
+    with on_host_torch():
         return (T @ Bt).numpy()
 
 

@@ -47,7 +47,7 @@ from xplearn.metrics import EUCLIDEAN, distance_block, itemsize
 
 from ._pruned import prune_applies, pruned_search
 from ._screen import _MIN_WORK as _SCREEN_MIN_WORK
-from ._screen import host_float32, screen_applies, screened_search
+from ._screen import screen_applies, screened_search
 
 # Extra candidates kept per query for the exact re-ranking (Euclidean family).
 _REFINE_EXTRA = 8
@@ -752,32 +752,60 @@ def _plain_euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
 def _torch_applies(X: Any, Y: Any, xp: ModuleType) -> bool:
     """Whether a numpy search should run on torch (:func:`_on_torch_views`).
 
-    Large float32 searches (the size from which the bfloat16 screen, which
-    imports torch for numpy input too, may run), called from the main thread
-    where torch is installed: torch's OpenMP team belongs to the thread that
-    starts it, and one started from each of a pool's threads spun on the
-    cores the others needed (a later torch search ran 37-41 against 21-22
-    ms), so the host pool's and dask's threads keep numpy's kernels.
+    Large float32 searches (:func:`torch_route_applies`); the float64 ones
+    stay on numpy, whose kernels were as fast there (1.57 against 1.76 s at
+    100 000 x 64, 5 000 queries).
     """
-    if namespace_name(xp) != "numpy":
+    if namespace_name(xp) != "numpy" or X.dtype != xp.float32:
+        return False
+    n, d = X.shape
+    return torch_route_applies(n * Y.shape[0] * d)
+
+
+# Host work of at least this many multiply-adds runs on torch: the bfloat16
+# screen's threshold, so that only searches whose screen check imports torch
+# already import it.
+_TORCH_MIN_WORK = _SCREEN_MIN_WORK
+
+
+def torch_route_applies(work: int) -> bool:
+    """Whether numpy/scipy work of ``work`` multiply-adds should run on torch.
+
+    The route of large host work onto torch's CPU kernels through zero-copy
+    views (the dense k-NN search, the sparse KMeans E-step): from
+    ``_TORCH_MIN_WORK`` on, called from the main thread, where torch is
+    installed.  torch's OpenMP team belongs to the thread that starts it, and
+    one started from each of a pool's threads spun on the cores the others
+    needed (a later torch search ran 37-41 against 21-22 ms), so the host
+    pool's and dask's threads keep numpy's and scipy's kernels.  Run the work
+    inside :func:`on_host_torch`.
+    """
+    import importlib.util
+
+    if work < _TORCH_MIN_WORK:
         return False
     if threading.current_thread() is not threading.main_thread():
         return False
-    n, d = X.shape
-    return n * Y.shape[0] * d >= _TORCH_MIN_WORK and host_float32(X, xp)
+    return importlib.util.find_spec("torch") is not None
 
 
-# numpy searches of at least this many multiply-adds run on torch: the
-# bfloat16 screen's threshold, so that only searches whose screen check
-# imports torch already import it.
-_TORCH_MIN_WORK = _SCREEN_MIN_WORK
+@contextlib.contextmanager
+def on_host_torch() -> Iterator[None]:
+    """Run torch on as many threads as numpy's BLAS may use, without autograd.
+
+    So a caller's ``threadpoolctl.threadpool_limits`` still rules the work
+    that :func:`torch_route_applies` sends to torch.
+    """
+    import torch
+
+    with torch_threads(host_workers_blas()), torch.no_grad():
+        yield
 
 
 def _on_torch_views(X: Any, Y: Any, k: int) -> tuple[Any, Any]:
     """:func:`_plain_euclidean` of numpy arrays, on torch's CPU kernels.
 
-    Through zero-copy views, on as many torch threads as numpy's BLAS may
-    use (so ``threadpoolctl.threadpool_limits`` still rules), answered in
+    Through zero-copy views, inside :func:`on_host_torch`, answered in
     numpy.  torch's GEMM (oneDNN/MKL) and selection ran the same search
     10-25% faster than numpy's (OpenBLAS, argpartition on the host pool):
     Xeon, 2 threads, 10 000 queries, k = 10, medians of 3 interleaved: 1.64
@@ -789,12 +817,11 @@ def _on_torch_views(X: Any, Y: Any, k: int) -> tuple[Any, Any]:
     billion: docs/performance.md).
     """
     import array_api_compat.torch as torch_xp
-    import torch
 
     from xplearn._convert import to_namespace
 
     Xt, Yt = (to_namespace(a, torch_xp) for a in (X, Y))
-    with torch_threads(host_workers_blas()), torch.no_grad():
+    with on_host_torch():
         dist, ind = _plain_euclidean(Xt, Yt, k, torch_xp)
     return dist.numpy(), ind.numpy()
 
