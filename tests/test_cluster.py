@@ -539,3 +539,88 @@ def test_torch_cpu_float32_lloyd_takes_numpy_fused_kernel(
         km.cluster_centers_.numpy(), ref.cluster_centers_, rtol=0, atol=1e-2
     )
     assert km.inertia_ == pytest.approx(ref.inertia_, rel=1e-5)
+
+
+@pytest.mark.parametrize("k", [1, 2, 8, 64, 300])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_nearest_transposed_tiles_equal_row_wise(k, dtype) -> None:
+    """numpy's E-step kernel computed transposed (centres x points, from
+    ``[-2X, 1]ᵀ``) gives the row-wise kernel's labels: the first minimum of
+    the expansion, on an integer grid full of exact ties, for tile counts
+    that do not divide the points, with 256 centres and more (16-bit marks);
+    its best and runner-up entries and near-ties too."""
+    import xplearn.cluster._lloyd as lloyd
+
+    rng = np.random.default_rng(k)
+    n, d = 5_003, 5
+    X = rng.integers(-3, 4, size=(n, d)).astype(dtype)
+    C = rng.integers(-3, 4, size=(k, d)).astype(dtype)
+    Xa = np.hstack([-2 * X, np.ones((n, 1), dtype)])  # C-contiguous: row-wise
+    XaT = np.ascontiguousarray(Xa.T)  # XaT.T: transposed layout
+    Ca = np.vstack([C.T, (C * C).sum(axis=1)[None, :]]).astype(dtype)
+    D = Xa @ Ca
+    for workers in (1, 2):
+        row = lloyd._numpy_nearest(Xa, Ca, workers)[0]
+        col = lloyd._numpy_nearest(XaT.T, Ca, workers)[0]
+        np.testing.assert_array_equal(row, np.argmin(D, axis=1))
+        np.testing.assert_array_equal(col, row)
+        lab, (best, runner), _ = lloyd._numpy_nearest(XaT.T, Ca, workers, second=True)
+        np.testing.assert_array_equal(lab, row)
+        np.testing.assert_array_equal(best, D.min(axis=1))
+        if k > 1:
+            D2 = D.copy()
+            D2[np.arange(n), row] = np.inf
+            np.testing.assert_array_equal(runner, D2.min(axis=1))
+        near = np.full(n, 0.5, dtype)
+        lab, _, parts = lloyd._numpy_nearest(XaT.T, Ca, workers, near=near)
+        np.testing.assert_array_equal(lab, row)
+        close = np.concatenate([c for _, found in parts for c in found] or [[]])
+        within = ((D.min(axis=1, keepdims=True) + 0.5 >= D).sum(axis=1) > 1).nonzero()
+        np.testing.assert_array_equal(np.sort(close).astype(np.int64), within[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [3, 8, 40])
+def test_lloyd_transposed_layout_same_fit(monkeypatch, dtype, k) -> None:
+    """A Lloyd fit whose samples are laid out transposed (few centres or few
+    features, and float64) has the labels, centres, inertia and iteration
+    count of the row-wise layout, bit for bit, on blobs and on a grid of
+    ties; numpy and torch alike."""
+    import torch
+
+    import xplearn.cluster._lloyd as lloyd
+
+    blobs = make_blobs(6_000, n_features=6, centers=k, random_state=k)[0]
+    grid = np.random.default_rng(k).integers(0, 3, size=(6_000, 6))
+    layouts = []
+    real = lloyd._numpy_nearest
+
+    def spy(Xa, *args, **kw):
+        layouts.append(Xa.flags.c_contiguous)
+        return real(Xa, *args, **kw)
+
+    monkeypatch.setattr(lloyd, "_numpy_nearest", spy)
+    for X in (blobs.astype(dtype), grid.astype(dtype)):
+        init = X[np.random.default_rng(1).choice(len(X), k, replace=False)]
+        fits = {}
+        for layout in ("transposed", "row-wise"):
+            if layout == "row-wise":
+                monkeypatch.setattr(lloyd, "_transposed_layout", lambda *a: False)
+            layouts.clear()
+            fits[layout] = [
+                KMeans(k, init=init, n_init=1, tol=0.0).fit(X),
+                KMeans(k, init=torch.asarray(init), n_init=1, tol=0.0).fit(
+                    torch.asarray(X)
+                ),
+            ]
+            # (torch float64 keeps its own kernels: no calls)
+            assert set(layouts) == {layout == "row-wise"}
+            monkeypatch.undo()
+            monkeypatch.setattr(lloyd, "_numpy_nearest", spy)
+        for a, b in zip(fits["transposed"], fits["row-wise"], strict=True):
+            np.testing.assert_array_equal(np.asarray(a.labels_), np.asarray(b.labels_))
+            np.testing.assert_array_equal(
+                np.asarray(a.cluster_centers_), np.asarray(b.cluster_centers_)
+            )
+            assert a.inertia_ == b.inertia_
+            assert a.n_iter_ == b.n_iter_

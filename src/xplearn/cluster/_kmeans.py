@@ -278,12 +278,12 @@ class KMeans(_NamesOut, TransformerMixin, ClusterMixin, BaseEstimator):  # type:
         Xm = Xs - mean
         if given is not None:  # given in X's coordinates
             given = times_pow2(given, -e, xp) - mean
-        data = _Data(Xm, w, xp, self.n_clusters)
+        elkan = self.algorithm == "elkan" and self.n_clusters > 1
+        data = _Data(Xm, w, xp, self.n_clusters, elkan=elkan)
         norms = data.XX
         # The mean feature variance is the mean squared norm of the centred
         # rows over the feature count (scikit-learn's scaling, without a pass).
         tol = float(xp.mean(norms)) / Xm.shape[1] * self.tol
-        elkan = self.algorithm == "elkan" and self.n_clusters > 1
         run = _elkan if elkan else _lloyd
         best = None
         for _ in range(n_init):

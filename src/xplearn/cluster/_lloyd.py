@@ -51,11 +51,21 @@ class _Data:
     """
 
     def __init__(
-        self, X: Any, w: Any, xp: ModuleType, n_clusters: int | None = None
+        self,
+        X: Any,
+        w: Any,
+        xp: ModuleType,
+        n_clusters: int | None = None,
+        elkan: bool = False,
     ) -> None:
         self.X = X  # the centred samples
         self.w = w  # their weights
-        self.Xa, self.XX = augment_queries(X, xp, multiple=1)  # [-2X, 1], ‖x‖²
+        # [-2X, 1] and ‖x‖²; stored transposed where numpy's kernel reads it
+        # so (Xa is then a view of [-2X, 1]ᵀ: see _numpy_nearest).
+        if _transposed_layout(X, xp, n_clusters, elkan):
+            self.Xa, self.XX = _transposed_operand(X, xp), sq_row_norms(X, xp)
+        else:
+            self.Xa, self.XX = augment_queries(X, xp, multiple=1)
         self.workers = host_workers(xp, X.shape[0])
         # Unit weights (no sample_weight) spare the M-step a weighted copy.
         self.unit = namespace_name(xp) == "torch" and bool(xp.all(w == 1))
@@ -63,6 +73,71 @@ class _Data:
         if n_clusters is not None and screen_applies(X, n_clusters, xp):
             self.screen = LloydScreen(X, self.XX)
         self.host = _host_view(self, xp)
+
+
+# Where Lloyd's labels are computed transposed (centres x points,
+# :func:`_numpy_nearest`): few centres or few features, where numpy's
+# row-wise argmin costs more than the GEMM.  Whole fits, 2 threads, 100 000
+# points, medians of 3 interleaved: 1.5-2.1x faster at 8 features (3-48
+# centres), 1.5x at 16 features and 32 centres, 1.1-1.25x at 32-48 features
+# and 3-8 centres; 0.8-1.1x at 32 centres and 32-48 features, 0.7-0.9x from
+# 64 features on (the transposed GEMM is slower than the row-wise one).
+_TRANSPOSED_SMALL = ((16, 48), (48, 16))  # (most centres, most features)
+
+
+def _transposed_layout(
+    X: Any, xp: ModuleType, n_clusters: int | None, elkan: bool
+) -> bool:
+    """Whether :func:`_numpy_nearest` should read the samples transposed.
+
+    Lloyd fits on numpy, and the float32 torch CPU fits that run on numpy's
+    side (:func:`_host_view`), with few centres or few features
+    (``_TRANSPOSED_SMALL``; float64 too: its search takes transposed tiles
+    either way, 1.1-1.3x faster from the C-contiguous transpose at 32
+    features, 0.7x at 128).  Not Elkan: the points it searches again are
+    gathered every iteration, and a gather of columns of the transpose cost
+    more than the GEMM saved (0.85-0.96x at 64 centres).
+    """
+    name = namespace_name(xp)
+    if name == "torch":
+        if not _host_applies(X, xp):
+            return False
+    elif name != "numpy":
+        return False
+    if elkan or n_clusters is None:
+        return False
+    d = X.shape[1]
+    return any(n_clusters <= k and d <= f for k, f in _TRANSPOSED_SMALL)
+
+
+def _transposed_operand(X: Any, xp: ModuleType) -> Any:
+    """``[−2·X, 1]`` as the transpose of a C-contiguous ``[−2·X, 1]ᵀ``.
+
+    In ``X``'s namespace (a float32 torch CPU fit gets a torch view of the
+    numpy array its numpy side reads).
+    """
+    import numpy as np
+
+    torch = namespace_name(xp) == "torch"
+    Xn = X.numpy() if torch else X
+    n, d = Xn.shape
+    XaT = np.empty((d + 1, n), dtype=Xn.dtype)
+    np.multiply(Xn.T, -2.0, out=XaT[:d])
+    XaT[d] = 1.0
+    if torch:
+        import torch as th
+
+        return th.from_numpy(XaT).T
+    return XaT.T
+
+
+def _host_applies(X: Any, xp: ModuleType) -> bool:
+    """Whether a torch fit of ``X`` runs on numpy's side (:func:`_host_view`)."""
+    from xplearn._primitives import is_accelerator
+
+    if namespace_name(xp) != "torch" or is_accelerator(xp, device_of(X)):
+        return False
+    return bool(X.dtype == xp.float32 and not X.requires_grad)
 
 
 def _host_view(data: _Data, xp: ModuleType) -> _Data | None:
@@ -77,16 +152,12 @@ def _host_view(data: _Data, xp: ModuleType) -> _Data | None:
     (:func:`_lloyd`, :func:`._elkan._elkan`), with torch's thread count
     (``torch.set_num_threads`` still rules).
     """
-    from xplearn._primitives import is_accelerator
-
-    if namespace_name(xp) != "torch" or is_accelerator(xp, device_of(data.X)):
-        return None
-    arrays = (data.X, data.w, data.Xa, data.XX)
-    if data.X.dtype != xp.float32 or any(a.requires_grad for a in arrays):
+    if not _host_applies(data.X, xp) or data.w.requires_grad:
         return None
     import torch
 
     view = object.__new__(_Data)
+    arrays = (data.X, data.w, data.Xa, data.XX)
     view.X, view.w, view.Xa, view.XX = (a.numpy() for a in arrays)
     view.workers = max(1, torch.get_num_threads())
     view.unit = False
@@ -203,7 +274,7 @@ def _screened(data: _Data, centers: Any, xp: ModuleType, sums: bool = False) -> 
 
         def finish(lo: int, hi: int, labels: Any, rows: Any, tail: int) -> Any:
             if rows.shape[0]:
-                labels[rows] = _numpy_nearest(data.Xa[rows], Ca, 1)[0]
+                labels[rows] = _numpy_nearest(_take_rows(data.Xa, rows), Ca, 1)[0]
             if tail < hi:
                 labels[tail:hi] = _numpy_nearest(data.Xa[tail:hi], Ca, 1)[0]
             if not sums:
@@ -284,6 +355,18 @@ def _all_sums(data: _Data, labels: Any, k: int, xp: ModuleType) -> tuple[Any, An
     return sums, totals
 
 
+def _take_rows(Xa: Any, rows: Any) -> Any:
+    """Return numpy's ``Xa[rows]`` in ``Xa``'s layout (transposed stays so).
+
+    ``np.take`` copies a whole non-C-contiguous array before it gathers.
+    """
+    import numpy as np
+
+    if Xa.flags.c_contiguous:
+        return np.take(Xa, rows, axis=0)
+    return np.take(Xa.T, rows, axis=1).T
+
+
 def _numpy_nearest(
     Xa: Any,
     Ca: Any,
@@ -298,21 +381,27 @@ def _numpy_nearest(
     scikit-learn's Cython loop, in numpy: each host thread takes a contiguous
     share of rows and walks it in cache-sized tiles, with the GEMM into a
     reused buffer (fresh 1 MiB blocks page-fault: 54 ms against 16 ms for
-    one pass here).  Labels alone take the row-wise argmin.  With ``second``
-    the tile is computed transposed (centres × rows) so that both minima run
-    down the columns, where numpy vectorises (a row-wise ``min`` costs twice
-    an argmin); the label is then the first minimum, ``k − max((D == min) ·
-    (k − j))``.  Each thread returns ``(sums, close)``: with ``sums`` (a
-    :class:`_Data`), the weighted sums of its share per label; with ``near``
-    (the rounding bound per row), the rows with another entry within it of
-    the minimum (transposed tiles as for ``second``; one count per tile finds
+    one pass here).  Labels alone, of a C-contiguous ``Xa``, take the
+    row-wise argmin.  Otherwise (``second``, ``near``, or ``Xa`` the
+    transpose of a C-contiguous ``Xaᵀ``: :func:`_transposed_layout`) each
+    tile is computed transposed, centres × rows, so every minimum runs down
+    the columns, where numpy vectorises across rows: a row-wise ``argmin``
+    pays a call per row, which at 8-32 centres costs more than the GEMM
+    (one thread, 100 000 rows, 8 centres, 32 features: 4.8 against 2.2 ms a
+    pass; a row-wise ``min`` costs twice an argmin).  The label is then the
+    first minimum, ``k − max((D == min) · (k − j))``.  (The GEMM's entries
+    are the row-wise product's, bit for bit, with OpenBLAS here: each is one
+    dot product summed in the same order.)  Each thread returns ``(sums,
+    close)``: with ``sums`` (a :class:`_Data`), the weighted sums of its
+    share per label; with ``near`` (the rounding bound per row), the rows
+    with another entry within it of the minimum (one count per tile finds
     whether there are any; the others' label is the one entry that close).
     """
     import numpy as np
 
     n, k = Xa.shape[0], Ca.shape[1]
     workers = _shares(workers, n, k)
-    CaT = np.ascontiguousarray(Ca.T)  # for the transposed tiles
+    XaT = Xa.T
     labels = np.empty(n, dtype=np.int64)
     best = np.empty(n, dtype=Xa.dtype) if second else None
     runner = np.empty(n, dtype=Xa.dtype) if second else None
@@ -328,42 +417,40 @@ def _numpy_nearest(
             np.argmin(D, axis=1, out=labels[i : i + m])
         return []
 
-    def tiles_near(lo: int, hi: int) -> list[Any]:
+    def tiles_t(lo: int, hi: int) -> list[Any]:
         r = min(step, hi - lo)
-        Dt, hit, mark = (np.empty((k, r), dtype=t) for t in (Xa.dtype, bool, code))
+        Dt, mark = np.empty((k, r), dtype=Xa.dtype), np.empty((k, r), dtype=code)
+        # (Below 256 centres the flags are the marks' own bytes.)
+        hits = mark.view(bool) if code == np.uint8 else np.empty((k, r), dtype=bool)
+        low = np.empty(r, dtype=Xa.dtype)
         close = []
         for i in range(lo, hi, step):
             m = min(step, hi - i)
-            D = np.matmul(CaT, Xa[i : i + m].T, out=Dt[:, :m])
-            np.less_equal(D, D.min(axis=0) + near[i : i + m], out=hit[:, :m])
-            np.multiply(hit[:, :m], rev, out=mark[:, :m])
-            labels[i : i + m] = k - mark[:, :m].max(axis=0).astype(np.int64)
-            if np.count_nonzero(hit[:, :m]) > m:  # some row has a near-tie
-                many = np.count_nonzero(hit[:, :m], axis=0) > 1
+            D = np.matmul(CaT, XaT[:, i : i + m], out=Dt[:, :m])
+            np.min(D, axis=0, out=low[:m])
+            hit = hits[:, :m]
+            if near is None:
+                np.equal(D, low[:m], out=hit)
+            else:
+                np.less_equal(D, low[:m] + near[i : i + m], out=hit)
+            if near is not None and np.count_nonzero(hit) > m:  # a near-tie
+                many = np.count_nonzero(hit, axis=0) > 1
                 close.append(i + np.flatnonzero(many))
+            np.multiply(hit, rev, out=mark[:, :m])
+            lab = np.subtract(k, mark[:, :m].max(axis=0), dtype=np.int64)
+            labels[i : i + m] = lab
+            if best is not None and runner is not None:  # (second)
+                best[i : i + m] = low[:m]
+                D[lab, np.arange(m)] = np.inf
+                np.min(D, axis=0, out=runner[i : i + m])
         return close
 
-    def tiles_two(lo: int, hi: int, best: Any, runner: Any) -> list[Any]:
-        r = min(step, hi - lo)
-        Dt, eq, mark = (np.empty((k, r), dtype=t) for t in (Xa.dtype, bool, code))
-        cols = np.arange(r)
-        for i in range(lo, hi, step):
-            m = min(step, hi - i)
-            D = np.matmul(CaT, Xa[i : i + m].T, out=Dt[:, :m])
-            low = np.min(D, axis=0, out=best[i : i + m])
-            np.equal(D, low, out=eq[:, :m])
-            np.multiply(eq[:, :m], rev, out=mark[:, :m])
-            lab = k - mark[:, :m].max(axis=0).astype(np.int64)
-            labels[i : i + m] = lab
-            D[lab, cols[:m]] = np.inf
-            np.min(D, axis=0, out=runner[i : i + m])
-        return []
+    transposed = second or near is not None or not Xa.flags.c_contiguous
+    if transposed:
+        CaT = np.ascontiguousarray(Ca.T)
 
     def share(lo: int, hi: int) -> tuple[Any, list[Any]]:
-        if runner is not None:
-            close = tiles_two(lo, hi, best, runner)
-        else:
-            close = tiles(lo, hi) if near is None else tiles_near(lo, hi)
+        close = tiles_t(lo, hi) if transposed else tiles(lo, hi)
         if sums is None:
             return None, close
         part = segment_sums(sums.X[lo:hi], labels[lo:hi], sums.w[lo:hi], k, np)
@@ -569,8 +656,11 @@ def _put(a: Any, mask: Any, idx: Any, values: Any, xp: ModuleType) -> Any:
 def _nearest_two(data: _Data, rows: Any, Ca: Any, xp: ModuleType) -> tuple[Any, ...]:
     """Labels of ``rows``, and their best and runner-up expansion entries."""
     whole = rows.shape[0] == data.Xa.shape[0]  # every row, in order: no gather
-    Xa = data.Xa if whole else xp.take(data.Xa, rows, axis=0)
-    if namespace_name(xp) != "numpy":
+    numpy = namespace_name(xp) == "numpy"
+    Xa = data.Xa
+    if not whole:
+        Xa = _take_rows(Xa, rows) if numpy else xp.take(Xa, rows, axis=0)
+    if not numpy:
         return _nearest_two_standard(Xa, Ca, xp)
     lab, (best, sec), _ = _numpy_nearest(Xa, Ca, data.workers, second=True)
     return lab, best, sec
