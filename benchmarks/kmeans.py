@@ -1,6 +1,7 @@
 """KMeans: xplearn (numpy, torch) against scikit-learn, FAISS, fast-pytorch-kmeans.
 
-float32, k=64, every contender starting from the same initial centres:
+float32, k=64 (k=8 in (e)), every contender starting from the same initial
+centres:
 
 (a) milliseconds per Lloyd iteration over 20 fixed iterations (tol=0), on
     ``make_blobs`` data (N=200 000 × d=32, 64 centres, std 4); xplearn's
@@ -17,7 +18,11 @@ float32, k=64, every contender starting from the same initial centres:
     final inertia, not by the labels (PERF-NOTES);
 (d) as (a) with 128 features, where the opt-in bfloat16 E-step screen
     (``screening="all"``) runs: xplearn's Lloyd with and without it, against
-    scikit-learn's.
+    scikit-learn's;
+(e) as (a) with 16 features and 8 centres (``make_blobs`` with 8 centres;
+    scikit-learn's default n_clusters), every contender of (a) but the
+    screen's row: where xplearn's numpy E-step computes each distance tile
+    transposed (centres × points).
 
 Fairness as in ``run.py`` (see harness.py): torch imported before FAISS and
 scikit-learn, inside ``main``; every thread pool set to ``--threads`` and
@@ -58,6 +63,20 @@ SCREEN_ROWS = {
     "xplearn lloyd (numpy, screening all)",
     "scikit-learn lloyd",
 }
+# (e): few centres and features (scikit-learn's default n_clusters), where
+# xplearn's numpy E-step computes the distance tiles transposed; every row of
+# (a) but the screen's (it does not run at 16 features).
+SMALL_D, SMALL_K = 16, 8
+SMALL_ROWS = {
+    "xplearn lloyd (torch)",
+    "xplearn lloyd (numpy)",
+    "xplearn elkan (torch)",
+    "xplearn elkan (numpy)",
+    "scikit-learn lloyd",
+    "scikit-learn elkan",
+    "FAISS Kmeans (all points)",
+    "fast-pytorch-kmeans",
+}
 
 # PERF-NOTES figures on this machine (float32, 2 threads), seconds per Lloyd
 # iteration, by problem.
@@ -88,11 +107,12 @@ def pools_of(name: str) -> tuple[str, ...]:
 # --- data -----------------------------------------------------------------------
 
 
-def blobs(n: int, d: int = D) -> np.ndarray:
+def blobs(n: int, d: int = D, k: int = K) -> np.ndarray:
+    """``make_blobs``: n points in d dimensions around k centres, std 4."""
     from sklearn.datasets import make_blobs
 
     X, _ = make_blobs(
-        n_samples=n, n_features=d, centers=K, cluster_std=4.0, random_state=0
+        n_samples=n, n_features=d, centers=k, cluster_std=4.0, random_state=0
     )
     return X.astype(np.float32)
 
@@ -107,8 +127,9 @@ def overlapping_blobs(n: int) -> np.ndarray:
     return (centres[labels] + rng.standard_normal((n, D))).astype(np.float32)
 
 
-def initial_centres(X: np.ndarray) -> np.ndarray:
-    return X[np.random.default_rng(0).choice(len(X), K, replace=False)]
+def initial_centres(X: np.ndarray, k: int = K) -> np.ndarray:
+    """k distinct points of X, the same for every contender (k = len(init) below)."""
+    return X[np.random.default_rng(0).choice(len(X), k, replace=False)]
 
 
 # --- the peers' jobs, the same code in this process and in their own ------------
@@ -119,8 +140,10 @@ def sklearn_kmeans(
 ) -> Callable[[], Result]:
     from sklearn.cluster import KMeans
 
+    k = len(init)  # also in --only sklearn, which gets the same init
+
     def run() -> Result:
-        km = KMeans(K, init=init, n_init=1, algorithm=algorithm, **kw).fit(X)
+        km = KMeans(k, init=init, n_init=1, algorithm=algorithm, **kw).fit(X)
         return km.n_iter_, float(km.inertia_), km.labels_
 
     return run
@@ -130,8 +153,10 @@ def faiss_kmeans(X: np.ndarray, init: np.ndarray) -> Callable[[], Result]:
     """FAISS on every point (by default it trains on a sample of 256·k)."""
     import faiss
 
+    k = len(init)  # also in --only faiss, which gets the same init
+
     def run() -> Result:
-        km = faiss.Kmeans(X.shape[1], K, niter=ITERS, max_points_per_centroid=len(X))
+        km = faiss.Kmeans(X.shape[1], k, niter=ITERS, max_points_per_centroid=len(X))
         km.train(X, init_centroids=init)
         return ITERS, float(km.obj[-1]), None
 
@@ -162,12 +187,13 @@ def own_process_job(
 def contenders(
     X: np.ndarray, init: np.ndarray, kw: dict[str, Any], fixed: bool
 ) -> dict[str, Callable[[], Result]]:
-    """Every contender on (X, init) with KMeans options ``kw``."""
+    """Every contender on (X, init) with KMeans options ``kw``; k = len(init)."""
     import torch
 
     import xplearn
     from xplearn.cluster import KMeans
 
+    k = len(init)
     Xt, It = torch.from_numpy(X), torch.from_numpy(init)
 
     def ours(
@@ -175,7 +201,7 @@ def contenders(
     ) -> Callable[[], Result]:
         def run() -> Result:
             with xplearn.config_context(screening=screening):
-                km = KMeans(K, init=start, n_init=1, algorithm=algorithm, **kw)
+                km = KMeans(k, init=start, n_init=1, algorithm=algorithm, **kw)
                 km.fit(data)
             return km.n_iter_, float(km.inertia_), xplearn.to_numpy(km.labels_)
 
@@ -194,7 +220,7 @@ def contenders(
         from fast_pytorch_kmeans import KMeans as FastKMeans
 
         def fast() -> Result:
-            km = FastKMeans(n_clusters=K, max_iter=ITERS, tol=-1.0, mode="euclidean")
+            km = FastKMeans(n_clusters=k, max_iter=ITERS, tol=-1.0, mode="euclidean")
             labels = km.fit_predict(Xt.clone(), centroids=It.clone())
             return ITERS, float("nan"), labels.numpy()
 
@@ -218,13 +244,15 @@ def section(
     X: np.ndarray,
     kw: dict[str, Any],
     only: set[str] | None = None,
+    k: int = K,
 ) -> tuple[dict[str, Timing], dict[str, Result]]:
     """Time every contender on X (own processes included): timings, last results.
 
-    ``only``: the contenders to time (all by default).
+    ``only``: the contenders to time (all by default); ``k``: the centres
+    (the own processes take it from the initial centres handed over).
     """
     print(f"\n== {tag}", flush=True)
-    init = initial_centres(X)
+    init = initial_centres(X, k)
     fixed = "max_iter" in kw
     funcs = contenders(X, init, kw, fixed)
     if only is not None:
@@ -289,11 +317,13 @@ def main() -> None:
     n, n_overlap = (N // QUICK, OVERLAP_N // QUICK) if args.quick else (N, OVERLAP_N)
     X, X_overlap = blobs(n), overlapping_blobs(n_overlap)
     X_wide = blobs(n, WIDE_D)
+    X_small = blobs(n, SMALL_D, SMALL_K)
     problems = {
         "a": f"(a) {n:,} × d={D}, k={K}",
         "b": f"(b) {n:,} × d={D}, k={K}",
         "c": f"(c) {n_overlap:,} × d={D}, k={K}",
         "d": f"(d) {n:,} × d={WIDE_D}, k={K}",
+        "e": f"(e) {n:,} × d={SMALL_D}, k={SMALL_K}",
     }
     with (
         OwnProcess(__file__, "sklearn", args.threads) as sklearn_alone,
@@ -310,8 +340,18 @@ def main() -> None:
             "d": section(
                 args, run, alone, problems["d"], X_wide, fixed_kw, SCREEN_ROWS
             ),
+            "e": section(
+                args,
+                run,
+                alone,
+                problems["e"],
+                X_small,
+                fixed_kw,
+                SMALL_ROWS,
+                k=SMALL_K,
+            ),
         }
-    for key in ("a", "c", "d"):
+    for key in ("a", "c", "d", "e"):
         times, last = sections[key]
         for who, t in times.items():
             per_iteration = t.median / last[who][0]
@@ -334,7 +374,10 @@ def write(
         return harness.threads_of(t.pools or pools, pools_of(who))
 
     lines = [
-        f"# KMeans benchmark (float32, k={K}, same initial centres)",
+        (
+            f"# KMeans benchmark (float32, k={K}; k={SMALL_K} in (e); same initial "
+            "centres)"
+        ),
         "",
         *run.header(pools),
         harness.own_process_line(alone),
@@ -377,6 +420,17 @@ def write(
             '`screening="all"` (opt-in) the float32 Lloyd E-step is screened in '
             "bfloat16 from 64 features on (labels, centres and inertia equal "
             "those of the default); in (a), at 32 features, it is not." + _screen_note()
+        ),
+    )
+    lines += per_iteration(
+        sections["e"],
+        threads,
+        f"## {problems['e']}: per Lloyd iteration, {ITERS} fixed iterations (tol=0)",
+        (
+            f"`make_blobs` data: {SMALL_K} centres, cluster_std=4; scikit-learn's "
+            "default n_clusters. xplearn's numpy E-step computes each distance tile "
+            "transposed (centres × points) for few centres or features, where a "
+            "row-wise argmin costs more than the GEMM."
         ),
     )
     lines += converged(
