@@ -579,15 +579,10 @@ def test_numpy_nearest_transposed_tiles_equal_row_wise(k, dtype) -> None:
         np.testing.assert_array_equal(np.sort(close).astype(np.int64), within[0])
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("k", [3, 8, 40])
-def test_lloyd_transposed_layout_same_fit(monkeypatch, dtype, k) -> None:
-    """A Lloyd fit whose samples are laid out transposed (few centres or few
-    features, and float64) has the labels, centres, inertia and iteration
-    count of the row-wise layout, bit for bit, on blobs and on a grid of
-    ties; numpy and torch alike."""
-    import torch
-
+def _layouts_agree(monkeypatch, dtype, k: int, wrap, host: bool = True) -> None:
+    """Lloyd fits on the transposed and the row-wise layout are equal, bit for
+    bit, on blobs and on a grid of ties (``wrap``: numpy to the framework;
+    ``host``: whether numpy's kernel runs)."""
     import xplearn.cluster._lloyd as lloyd
 
     blobs = make_blobs(6_000, n_features=6, centers=k, random_state=k)[0]
@@ -599,28 +594,40 @@ def test_lloyd_transposed_layout_same_fit(monkeypatch, dtype, k) -> None:
         layouts.append(Xa.flags.c_contiguous)
         return real(Xa, *args, **kw)
 
+    chosen = lloyd._transposed_layout
     monkeypatch.setattr(lloyd, "_numpy_nearest", spy)
     for X in (blobs.astype(dtype), grid.astype(dtype)):
         init = X[np.random.default_rng(1).choice(len(X), k, replace=False)]
         fits = {}
         for layout in ("transposed", "row-wise"):
-            if layout == "row-wise":
-                monkeypatch.setattr(lloyd, "_transposed_layout", lambda *a: False)
+            # (not monkeypatch.undo(): it would also undo --pretend-accelerator)
+            rule = chosen if layout == "transposed" else (lambda *a: False)
+            monkeypatch.setattr(lloyd, "_transposed_layout", rule)
             layouts.clear()
-            fits[layout] = [
-                KMeans(k, init=init, n_init=1, tol=0.0).fit(X),
-                KMeans(k, init=torch.asarray(init), n_init=1, tol=0.0).fit(
-                    torch.asarray(X)
-                ),
-            ]
-            # (torch float64 keeps its own kernels: no calls)
-            assert set(layouts) == {layout == "row-wise"}
-            monkeypatch.undo()
-            monkeypatch.setattr(lloyd, "_numpy_nearest", spy)
-        for a, b in zip(fits["transposed"], fits["row-wise"], strict=True):
-            np.testing.assert_array_equal(np.asarray(a.labels_), np.asarray(b.labels_))
-            np.testing.assert_array_equal(
-                np.asarray(a.cluster_centers_), np.asarray(b.cluster_centers_)
-            )
-            assert a.inertia_ == b.inertia_
-            assert a.n_iter_ == b.n_iter_
+            fits[layout] = KMeans(k, init=wrap(init), n_init=1, tol=0.0).fit(wrap(X))
+            assert set(layouts) == ({layout == "row-wise"} if host else set())
+        a, b = fits["transposed"], fits["row-wise"]
+        np.testing.assert_array_equal(np.asarray(a.labels_), np.asarray(b.labels_))
+        np.testing.assert_array_equal(
+            np.asarray(a.cluster_centers_), np.asarray(b.cluster_centers_)
+        )
+        assert a.inertia_ == b.inertia_
+        assert a.n_iter_ == b.n_iter_
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [3, 8, 40])
+def test_lloyd_transposed_layout_same_fit(monkeypatch, dtype, k) -> None:
+    """A numpy Lloyd fit whose samples are laid out transposed (few centres or
+    few features) has the labels, centres, inertia and iteration count of the
+    row-wise layout, bit for bit, on blobs and on a grid of ties."""
+    _layouts_agree(monkeypatch, dtype, k, lambda a: a)
+
+
+@pytest.mark.parametrize("k", [3, 8, 40])
+def test_lloyd_transposed_layout_same_fit_torch(monkeypatch, torch, request, k) -> None:
+    """The same for a float32 torch CPU fit, which runs numpy's kernel on
+    views of the transposed layout (on an accelerator, ``--pretend-
+    accelerator``, torch keeps its own kernels: no layout is transposed)."""
+    host = not request.config.getoption("--pretend-accelerator")
+    _layouts_agree(monkeypatch, np.float32, k, torch.asarray, host)
