@@ -62,7 +62,7 @@ class _Data:
         self.w = w  # their weights
         # [-2X, 1] and ‖x‖²; stored transposed where numpy's kernel reads it
         # so (Xa is then a view of [-2X, 1]ᵀ: see _numpy_nearest).
-        if _transposed_layout(X, xp, n_clusters, elkan):
+        if _transposed_layout(X, w, xp, n_clusters, elkan):
             self.Xa, self.XX = _transposed_operand(X, xp), sq_row_norms(X, xp)
         else:
             self.Xa, self.XX = augment_queries(X, xp, multiple=1)
@@ -86,7 +86,7 @@ _TRANSPOSED_SMALL = ((16, 48), (48, 16))  # (most centres, most features)
 
 
 def _transposed_layout(
-    X: Any, xp: ModuleType, n_clusters: int | None, elkan: bool
+    X: Any, w: Any, xp: ModuleType, n_clusters: int | None, elkan: bool
 ) -> bool:
     """Whether :func:`_numpy_nearest` should read the samples transposed.
 
@@ -98,11 +98,7 @@ def _transposed_layout(
     gathered every iteration, and a gather of columns of the transpose cost
     more than the GEMM saved (0.85-0.96x at 64 centres).
     """
-    name = namespace_name(xp)
-    if name == "torch":
-        if not _host_applies(X, xp):
-            return False
-    elif name != "numpy":
+    if namespace_name(xp) != "numpy" and not _host_applies(X, w, xp):
         return False
     if elkan or n_clusters is None:
         return False
@@ -131,13 +127,13 @@ def _transposed_operand(X: Any, xp: ModuleType) -> Any:
     return XaT.T
 
 
-def _host_applies(X: Any, xp: ModuleType) -> bool:
-    """Whether a torch fit of ``X`` runs on numpy's side (:func:`_host_view`)."""
+def _host_applies(X: Any, w: Any, xp: ModuleType) -> bool:
+    """Whether a torch fit of ``(X, w)`` runs on numpy's side (:func:`_host_view`)."""
     from xplearn._primitives import is_accelerator
 
     if namespace_name(xp) != "torch" or is_accelerator(xp, device_of(X)):
         return False
-    return bool(X.dtype == xp.float32 and not X.requires_grad)
+    return bool(X.dtype == xp.float32 and not (X.requires_grad or w.requires_grad))
 
 
 def _host_view(data: _Data, xp: ModuleType) -> _Data | None:
@@ -152,7 +148,7 @@ def _host_view(data: _Data, xp: ModuleType) -> _Data | None:
     (:func:`_lloyd`, :func:`._elkan._elkan`), with torch's thread count
     (``torch.set_num_threads`` still rules).
     """
-    if not _host_applies(data.X, xp) or data.w.requires_grad:
+    if not _host_applies(data.X, data.w, xp):
         return None
     import torch
 
@@ -401,7 +397,7 @@ def _numpy_nearest(
 
     n, k = Xa.shape[0], Ca.shape[1]
     workers = _shares(workers, n, k)
-    XaT = Xa.T
+    XaT, CaT = Xa.T, np.ascontiguousarray(Ca.T)  # (for the transposed tiles)
     labels = np.empty(n, dtype=np.int64)
     best = np.empty(n, dtype=Xa.dtype) if second else None
     runner = np.empty(n, dtype=Xa.dtype) if second else None
@@ -423,6 +419,7 @@ def _numpy_nearest(
         # (Below 256 centres the flags are the marks' own bytes.)
         hits = mark.view(bool) if code == np.uint8 else np.empty((k, r), dtype=bool)
         low = np.empty(r, dtype=Xa.dtype)
+        cols = np.arange(r) if second else None
         close = []
         for i in range(lo, hi, step):
             m = min(step, hi - i)
@@ -437,17 +434,14 @@ def _numpy_nearest(
                 many = np.count_nonzero(hit, axis=0) > 1
                 close.append(i + np.flatnonzero(many))
             np.multiply(hit, rev, out=mark[:, :m])
-            lab = np.subtract(k, mark[:, :m].max(axis=0), dtype=np.int64)
-            labels[i : i + m] = lab
-            if best is not None and runner is not None:  # (second)
+            lab = np.subtract(k, mark[:, :m].max(axis=0), out=labels[i : i + m])
+            if best is not None and runner is not None and cols is not None:
                 best[i : i + m] = low[:m]
-                D[lab, np.arange(m)] = np.inf
+                D[lab, cols[:m]] = np.inf
                 np.min(D, axis=0, out=runner[i : i + m])
         return close
 
     transposed = second or near is not None or not Xa.flags.c_contiguous
-    if transposed:
-        CaT = np.ascontiguousarray(Ca.T)
 
     def share(lo: int, hi: int) -> tuple[Any, list[Any]]:
         close = tiles_t(lo, hi) if transposed else tiles(lo, hi)
