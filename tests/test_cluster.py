@@ -631,3 +631,25 @@ def test_lloyd_transposed_layout_same_fit_torch(monkeypatch, torch, request, k) 
     accelerator``, torch keeps its own kernels: no layout is transposed)."""
     host = not request.config.getoption("--pretend-accelerator")
     _layouts_agree(monkeypatch, np.float32, k, torch.asarray, host)
+
+
+@pytest.mark.parametrize("d", [1, 7, 64])
+def test_transposed_operand_in_blocks(monkeypatch, d) -> None:
+    """The transposed samples ``[-2X, 1]ᵀ`` written in blocks of rows on the
+    host threads (ragged last blocks, shares that do not divide the rows)
+    equal the whole transpose, and leave ``X`` unchanged."""
+    import array_api_compat.numpy as npx
+    from threadpoolctl import threadpool_limits
+
+    import xplearn.cluster._lloyd as lloyd
+
+    monkeypatch.setattr(lloyd, "_TRANSPOSE_BLOCK", 5 * d)  # 5 rows a block
+    X = np.random.default_rng(d).standard_normal((1_003, d)).astype(np.float32)
+    X.setflags(write=False)
+    want = np.vstack([-2 * X.T, np.ones((1, len(X)), np.float32)])
+    for threads in (1, 2):
+        with threadpool_limits(threads, user_api="blas"):
+            Xa = lloyd._transposed_operand(X, npx)
+        assert Xa.shape == (len(X), d + 1)
+        assert Xa.T.flags.c_contiguous
+        np.testing.assert_array_equal(Xa.T, want)

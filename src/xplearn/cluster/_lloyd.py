@@ -31,6 +31,7 @@ from xplearn.neighbors._search import (
     augment_centers,
     augment_queries,
     host_workers,
+    host_workers_blas,
     on_host_threads,
     rounding_bound,
 )
@@ -76,13 +77,16 @@ class _Data:
 
 
 # Where Lloyd's labels are computed transposed (centres x points,
-# :func:`_numpy_nearest`): few centres or few features, where numpy's
-# row-wise argmin costs more than the GEMM.  Whole fits, 2 threads, 100 000
-# points, medians of 3 interleaved: 1.5-2.1x faster at 8 features (3-48
-# centres), 1.5x at 16 features and 32 centres, 1.1-1.25x at 32-48 features
-# and 3-8 centres; 0.8-1.1x at 32 centres and 32-48 features, 0.7-0.9x from
-# 64 features on (the transposed GEMM is slower than the row-wise one).
-_TRANSPOSED_SMALL = ((16, 48), (48, 16))  # (most centres, most features)
+# :func:`_numpy_nearest`): up to 48 centres at up to 64 features, where
+# numpy's row-wise argmin costs more than the GEMM.  Whole fits of 20
+# iterations, 2 threads, 200 000 points, float32, medians of 7 interleaved
+# (the transposed copy in blocks, :func:`_transposed_operand`): 1.2x at 64
+# features and 8 centres, 1.2-1.5x at 32-64 features and 16-48 centres;
+# 1.5-2.1x at 8-16 features (100 000 points, 3-48 centres); 1.0-1.1x in
+# float64.  Not from 64 centres on (0.85-1.05x: the labels' four passes over
+# the tile cost what the argmin saves) nor above 64 features (0.93-1.04x at
+# 96-256: the GEMM dominates and the transposed one is no faster).
+_TRANSPOSED_CENTERS, _TRANSPOSED_FEATURES = 48, 64
 
 
 def _transposed_layout(
@@ -91,26 +95,29 @@ def _transposed_layout(
     """Whether :func:`_numpy_nearest` should read the samples transposed.
 
     Lloyd fits on numpy, and the float32 torch CPU fits that run on numpy's
-    side (:func:`_host_view`), with few centres or few features
-    (``_TRANSPOSED_SMALL``; float64 too: its search takes transposed tiles
-    either way, 1.1-1.3x faster from the C-contiguous transpose at 32
-    features, 0.7x at 128).  Not Elkan: the points it searches again are
-    gathered every iteration, and a gather of columns of the transpose cost
-    more than the GEMM saved (0.85-0.96x at 64 centres).
+    side (:func:`_host_view`), with few centres and features
+    (``_TRANSPOSED_CENTERS``, ``_TRANSPOSED_FEATURES``; float64 too).  Not
+    Elkan: the points it searches again are gathered every iteration, and a
+    gather of columns of the transpose cost more than the GEMM saved
+    (0.85-0.96x at 64 centres).
     """
     if namespace_name(xp) != "numpy" and not _host_applies(X, w, xp):
         return False
     if elkan or n_clusters is None:
         return False
-    d = X.shape[1]
-    return any(n_clusters <= k and d <= f for k, f in _TRANSPOSED_SMALL)
+    return n_clusters <= _TRANSPOSED_CENTERS and X.shape[1] <= _TRANSPOSED_FEATURES
 
 
 def _transposed_operand(X: Any, xp: ModuleType) -> Any:
     """``[−2·X, 1]`` as the transpose of a C-contiguous ``[−2·X, 1]ᵀ``.
 
     In ``X``'s namespace (a float32 torch CPU fit gets a torch view of the
-    numpy array its numpy side reads).
+    numpy array its numpy side reads).  Written in blocks of rows
+    (``_TRANSPOSE_BLOCK`` elements) on the host threads: numpy's strided
+    copy of the whole transpose at once ran at 2-8 ns an element once the
+    rows outgrew the cache (200 000 x 64: 103 ms a fit, 5 ms an iteration
+    of a 20-iteration fit), in blocks on two threads 22 ms, about what the
+    row-wise ``[−2·X, 1]`` takes (26 ms).
     """
     import numpy as np
 
@@ -118,13 +125,34 @@ def _transposed_operand(X: Any, xp: ModuleType) -> Any:
     Xn = X.numpy() if torch else X
     n, d = Xn.shape
     XaT = np.empty((d + 1, n), dtype=Xn.dtype)
-    np.multiply(Xn.T, -2.0, out=XaT[:d])
-    XaT[d] = 1.0
+    rows = max(1, _TRANSPOSE_BLOCK // max(1, d))
+
+    def share(lo: int, hi: int) -> None:
+        for i in range(lo, hi, rows):
+            j = min(i + rows, hi)
+            np.multiply(Xn[i:j].T, -2.0, out=XaT[:d, i:j])
+        XaT[d, lo:hi] = 1.0
+
+    workers = _host_threads(xp)
+    on_host_threads(share, n, workers if n >= 2 * rows else 1)
     if torch:
         import torch as th
 
         return th.from_numpy(XaT).T
     return XaT.T
+
+
+# Elements per block of the transposed copy (1 MiB of float32).
+_TRANSPOSE_BLOCK = 2**18
+
+
+def _host_threads(xp: ModuleType) -> int:
+    """Host threads of a fit's numpy side: numpy's BLAS, or torch's count."""
+    if namespace_name(xp) == "torch":
+        import torch
+
+        return max(1, torch.get_num_threads())
+    return host_workers_blas()
 
 
 def _host_applies(X: Any, w: Any, xp: ModuleType) -> bool:
@@ -150,12 +178,10 @@ def _host_view(data: _Data, xp: ModuleType) -> _Data | None:
     """
     if not _host_applies(data.X, data.w, xp):
         return None
-    import torch
-
     view = object.__new__(_Data)
     arrays = (data.X, data.w, data.Xa, data.XX)
     view.X, view.w, view.Xa, view.XX = (a.numpy() for a in arrays)
-    view.workers = max(1, torch.get_num_threads())
+    view.workers = _host_threads(xp)
     view.unit = False
     view.screen = data.screen  # (it takes numpy and torch alike)
     view.host = None
