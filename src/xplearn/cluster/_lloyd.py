@@ -81,7 +81,7 @@ class _Data:
 # numpy's row-wise argmin costs more than the GEMM.  Whole fits of 20
 # iterations, 2 threads, 200 000 points, float32, medians of 7 interleaved
 # (the transposed copy in blocks, :func:`_transposed_operand`): 1.2x at 64
-# features and 8 centres, 1.2-1.5x at 32-64 features and 16-48 centres;
+# features and 8 centres, 1.05-1.5x at 32-64 features and 16-48 centres;
 # 1.5-2.1x at 8-16 features (100 000 points, 3-48 centres); 1.0-1.1x in
 # float64.  Not from 64 centres on (0.85-1.05x: the labels' four passes over
 # the tile cost what the argmin saves) nor above 64 features (0.93-1.04x at
