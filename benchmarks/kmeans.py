@@ -23,7 +23,11 @@ centres:
     scikit-learn's default n_clusters), every contender of (a) but the
     screen's row: where xplearn's numpy E-step computes each distance tile
     transposed (centres × points).  The runs converge strictly before 20
-    iterations there, so a figure is a whole fit's time over its iterations.
+    iterations there, so a figure is a whole fit's time over its iterations;
+(f) k-means++ seeding alone (``kmeans_plusplus``, 64 centres, the same
+    random state) on the data of (a): the part of a default fit
+    (``init="k-means++"``) that (a)-(e) leave out by starting every
+    contender from the same centres.
 
 Fairness as in ``run.py`` (see harness.py): torch imported before FAISS and
 scikit-learn, inside ``main``; every thread pool set to ``--threads`` and
@@ -171,6 +175,8 @@ def own_process_job(
     X, init = arrays["X"], arrays["init"]
     if peer == "faiss":
         run = faiss_kmeans(X, init)
+    elif job["algorithm"] == "seeding":
+        run = sklearn_seeding(X, len(init))
     else:
         run = sklearn_kmeans(X, init, job["algorithm"], **job["kw"])
     run()  # warm-up
@@ -230,9 +236,45 @@ def contenders(
     return funcs
 
 
+def sklearn_seeding(X: np.ndarray, k: int) -> Callable[[], Result]:
+    """scikit-learn's ``kmeans_plusplus``: (1, nan, the seeds' indices)."""
+    from sklearn.cluster import kmeans_plusplus
+
+    def run() -> Result:
+        return 1, float("nan"), kmeans_plusplus(X, k, random_state=0)[1]
+
+    return run
+
+
+def seeding_contenders(
+    X: np.ndarray, init: np.ndarray, kw: dict[str, Any], fixed: bool
+) -> dict[str, Callable[[], Result]]:
+    """k-means++ seeding of len(init) centres: xplearn (numpy, torch), scikit-learn."""
+    import torch
+
+    import xplearn
+    from xplearn.cluster import kmeans_plusplus
+
+    k = len(init)
+
+    def ours(data: Any) -> Callable[[], Result]:
+        def run() -> Result:
+            idx = kmeans_plusplus(data, k, random_state=0)[1]
+            return 1, float("nan"), xplearn.to_numpy(idx)
+
+        return run
+
+    return {
+        "xplearn kmeans_plusplus (numpy)": ours(X),
+        "xplearn kmeans_plusplus (torch)": ours(torch.from_numpy(X)),
+        "scikit-learn kmeans_plusplus": sklearn_seeding(X, k),
+    }
+
+
 ALONE = {  # contender → (peer, job)
     "scikit-learn lloyd": ("sklearn", "lloyd"),
     "scikit-learn elkan": ("sklearn", "elkan"),
+    "scikit-learn kmeans_plusplus": ("sklearn", "seeding"),
     "FAISS Kmeans (all points)": ("faiss", None),
 }
 
@@ -246,16 +288,19 @@ def section(
     kw: dict[str, Any],
     only: set[str] | None = None,
     k: int = K,
+    make: Callable[..., dict[str, Callable[[], Result]]] = contenders,
 ) -> tuple[dict[str, Timing], dict[str, Result]]:
     """Time every contender on X (own processes included): timings, last results.
 
     ``only``: the contenders to time (all by default); ``k``: the centres
-    (the own processes take it from the initial centres handed over).
+    (the own processes take it from the initial centres handed over);
+    ``make``: the contenders' maker (:func:`contenders`, or
+    :func:`seeding_contenders`).
     """
     print(f"\n== {tag}", flush=True)
     init = initial_centres(X, k)
     fixed = "max_iter" in kw
-    funcs = contenders(X, init, kw, fixed)
+    funcs = make(X, init, kw, fixed)
     if only is not None:
         funcs = {who: f for who, f in funcs.items() if who in only}
     results = {who: f() for who, f in funcs.items()}  # warm-up
@@ -325,6 +370,7 @@ def main() -> None:
         "c": f"(c) {n_overlap:,} × d={D}, k={K}",
         "d": f"(d) {n:,} × d={WIDE_D}, k={K}",
         "e": f"(e) {n:,} × d={SMALL_D}, k={SMALL_K}",
+        "f": f"(f) {n:,} × d={D}, k={K}",
     }
     with (
         OwnProcess(__file__, "sklearn", args.threads) as sklearn_alone,
@@ -350,6 +396,9 @@ def main() -> None:
                 fixed_kw,
                 SMALL_ROWS,
                 k=SMALL_K,
+            ),
+            "f": section(
+                args, run, alone, problems["f"], X, {}, make=seeding_contenders
             ),
         }
     for key in ("a", "c", "d", "e"):
@@ -459,6 +508,19 @@ def write(
         ),
         labels=False,
     )
+    lines += seeding(
+        sections["f"],
+        threads,
+        f"## {problems['f']}: k-means++ seeding (`kmeans_plusplus`, random_state=0)",
+        (
+            'The seeding of a default fit (`init="k-means++"`, one run), which '
+            "(a)–(e) leave out by starting every contender from the same centres: "
+            f"greedy k-means++ with {2 + int(np.log(K))} candidates a step on the "
+            "data of (a). xplearn draws in float64 on every backend (one seed, the "
+            "same centres everywhere); scikit-learn computes in the data's float32, "
+            "so its seeds may differ where a draw falls near a boundary."
+        ),
+    )
     lines += [
         "",
         (
@@ -503,6 +565,37 @@ def per_iteration(
         lines.append(
             f"| {who} | {threads(who, t)} | {per:.1f} | {t.span(ms[who], '.1f')} | "
             f"{ref / per:.2f}× | {last[who][1]:.7g} | {t.cores:.2f} | {t.where} |"
+        )
+    return lines
+
+
+def seeding(
+    section: tuple[dict[str, Timing], dict[str, Result]],
+    threads: Callable[[str, Timing], str],
+    title: str,
+    about: str,
+) -> list[str]:
+    """The seeding table: seconds against scikit-learn, and the same seeds or not."""
+    times, last = section
+    sk = "scikit-learn kmeans_plusplus"
+    lines = [
+        "",
+        title,
+        "",
+        about,
+        "",
+        (
+            "| contender | threads | seconds (median) | range (min–max) | "
+            "vs scikit-learn | seeds equal to scikit-learn's | cores busy | timed in |"
+        ),
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | --- |",
+    ]
+    for who, t in times.items():
+        same = np.array_equal(np.asarray(last[who][2]), np.asarray(last[sk][2]))
+        lines.append(
+            f"| {who} | {threads(who, t)} | {t.median:.3f} | {t.span()} | "
+            f"{times[sk].median / t.median:.2f}× | {'yes' if same else 'no'} | "
+            f"{t.cores:.2f} | {t.where} |"
         )
     return lines
 

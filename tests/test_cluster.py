@@ -142,9 +142,70 @@ def test_kmeans_plusplus_without_float64_on_the_device(monkeypatch, torch) -> No
         return (xp.float32,) if "torch" in xp.__name__ else real(xp, device)
 
     monkeypatch.setattr(init, "float_dtypes", no_float64_on_torch)
+    # torch's CPU data is seeded on numpy's host path: skip it to reach this one.
+    monkeypatch.setattr(init, "_host_data", lambda X, xp: None)
     km = KMeans(10, n_init=1, max_iter=2, random_state=0).fit(torch.asarray(X))
     assert km.labels_.device == torch.device("cpu")
     np.testing.assert_array_equal(km.labels_.numpy(), ref.labels_)
+
+
+def _seeding_data(case: str) -> tuple[np.ndarray, np.ndarray]:
+    """Adversarial data for k-means++ (offsets, near-duplicates, exact ties,
+    one feature with norms over 1e-3...1e3, zero weights) and its weights."""
+    rng = np.random.default_rng(7)
+    w = np.ones(3000)
+    if case == "offset":
+        X = (1e4 + rng.standard_normal((3000, 8))).astype(np.float32)
+    elif case == "near_duplicates":
+        base = rng.standard_normal((60, 8))
+        X = base[rng.integers(0, 60, 3000)] + 1e-4 * rng.standard_normal((3000, 8))
+        X = X.astype(np.float32)
+    elif case == "grid_ties":
+        X = rng.integers(0, 4, (3000, 3)).astype(np.float64)
+    elif case == "d1":
+        X = rng.choice([-1, 1], (3000, 1)) * 10 ** rng.uniform(-3, 3, (3000, 1))
+        X = X.astype(np.float32)
+    else:  # weights, some zero
+        X = rng.standard_normal((3000, 5))
+        w = rng.uniform(0, 3, 3000) * (rng.uniform(size=3000) > 0.2)
+    return X, w
+
+
+@pytest.mark.parametrize(
+    "case", ["offset", "near_duplicates", "grid_ties", "d1", "weights"]
+)
+def test_kmeans_plusplus_host_blocks_equal_the_xp_body(monkeypatch, case) -> None:
+    """numpy (and torch's CPU data) seed on the host in blocks of rows, on
+    host threads, with one product a block; the draws must equal the
+    ``xp`` body's (the path of accelerators and array-api-strict) and
+    scikit-learn's on float64 data: whole or widened block by block, one or
+    two threads, norms given or not."""
+    import array_api_compat.numpy as np_xp
+
+    import xplearn.cluster._init as init
+
+    X, w = _seeding_data(case)
+    norms = np.einsum("ij,ij->i", X, X)
+    monkeypatch.setattr(init, "_SEED_BLOCK_ELEMENTS", 2**9)  # 50-500 rows a block
+    monkeypatch.setattr(init, "_SEED_BLOCKS_PER_THREAD", 1)
+    for given in (None, norms):
+        real = init._host_data
+        monkeypatch.setattr(init, "_host_data", lambda X, xp: None)
+        _, ref = init._kmeans_plusplus(
+            X, 12, given, w, np.random.RandomState(3), None, np_xp
+        )
+        monkeypatch.setattr(init, "_host_data", real)
+        ref = ref.tolist()
+        if given is None and X.dtype == np.float64:
+            _, sk = skc.kmeans_plusplus(X, 12, sample_weight=w, random_state=3)
+            assert ref == sk.tolist()
+        for workers in (1, 2):
+            for budget in (0, 2**30):  # widened block by block, or once
+                idx = init._host_seeds(
+                    X, 12, given, w, np.random.RandomState(3), None, workers, budget
+                )
+                assert idx == ref, (given is None, workers, budget)
+    assert np.all(w[ref] > 0)
 
 
 def test_random_init_and_n_init(backend) -> None:
