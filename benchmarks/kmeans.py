@@ -538,6 +538,26 @@ def write(
     plot(sections, problems, args.out / f"{stem}.png")
 
 
+def table_head(title: str, about: str, columns: str) -> list[str]:
+    """Return a section's title, text and table header.
+
+    The columns: contender, threads, the ``|``-separated ``columns`` (a
+    range left-aligned, the others right), cores busy, timed in.
+    """
+    names = ["contender", "threads", *columns.split("|"), "cores busy", "timed in"]
+    left = {"contender", "threads", "timed in"}
+    align = ["---" if n in left or n.startswith("range") else "---:" for n in names]
+    return [
+        "",
+        title,
+        "",
+        about,
+        "",
+        "| " + " | ".join(names) + " |",
+        "| " + " | ".join(align) + " |",
+    ]
+
+
 def per_iteration(
     section: tuple[dict[str, Timing], dict[str, Result]],
     threads: Callable[[str, Timing], str],
@@ -548,18 +568,11 @@ def per_iteration(
     times, last = section
     ms = {who: 1e3 / last[who][0] for who in times}
     ref = times["scikit-learn lloyd"].median * ms["scikit-learn lloyd"]
-    lines = [
-        "",
+    lines = table_head(
         title,
-        "",
         about,
-        "",
-        (
-            "| contender | threads | ms / iteration (median) | range (min–max) | "
-            "vs scikit-learn lloyd | inertia | cores busy | timed in |"
-        ),
-        "| --- | --- | ---: | --- | ---: | ---: | ---: | --- |",
-    ]
+        "ms / iteration (median)|range (min–max)|vs scikit-learn lloyd|inertia",
+    )
     for who, t in times.items():
         per = t.median * ms[who]
         lines.append(
@@ -578,18 +591,12 @@ def seeding(
     """The seeding table: seconds against scikit-learn, and the same seeds or not."""
     times, last = section
     sk = "scikit-learn kmeans_plusplus"
-    lines = [
-        "",
+    lines = table_head(
         title,
-        "",
         about,
-        "",
-        (
-            "| contender | threads | seconds (median) | range (min–max) | "
-            "vs scikit-learn | seeds equal to scikit-learn's | cores busy | timed in |"
-        ),
-        "| --- | --- | ---: | --- | ---: | ---: | ---: | --- |",
-    ]
+        "seconds (median)|range (min–max)|vs scikit-learn|"
+        "seeds equal to scikit-learn's",
+    )
     for who, t in times.items():
         same = np.array_equal(np.asarray(last[who][2]), np.asarray(last[sk][2]))
         lines.append(
@@ -612,21 +619,13 @@ def converged(
     times, last = section
     sk_best = min(t.median for who, t in times.items() if who.startswith("scikit"))
     ref_inertia, ref_labels = last["scikit-learn lloyd"][1:]
-    lines = [
-        "",
+    lines = table_head(
         title,
-        "",
         about,
-        "",
-        "| contender | threads | seconds (median) | range (min–max) | vs faster "
-        "scikit-learn | iterations | ms / iteration | inertia | relative difference "
-        "of inertia vs scikit-learn lloyd |"
-        + (" labels equal to scikit-learn lloyd |" if labels else "")
-        + " cores busy | timed in |",
-        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
-        + (" ---: |" if labels else "")
-        + " ---: | --- |",
-    ]
+        "seconds (median)|range (min–max)|vs faster scikit-learn|iterations|"
+        "ms / iteration|inertia|relative difference of inertia vs scikit-learn lloyd"
+        + ("|labels equal to scikit-learn lloyd" if labels else ""),
+    )
     for who, t in times.items():
         n_iter, inertia, got = last[who]
         agree = ""

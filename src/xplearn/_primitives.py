@@ -15,6 +15,7 @@ standard body.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from types import ModuleType
 from typing import Any
@@ -311,19 +312,17 @@ def column_means(Y: Any, xp: ModuleType) -> Any:
     accumulate apart: 5e-6 against 9e-6 relative there).
     """
     name = namespace_name(xp)
-    if name in {"cupy", "numpy"}:
-        m = Y.shape[0]
-        ones = xp.ones((1, m), dtype=Y.dtype, device=_dev(Y))
-        if name == "cupy":
-            return (ones @ Y)[0, :] / m
-        # On one BLAS thread: OpenBLAS's threads spin for a while after a
-        # threaded call, on the cores the host pool's threads then need (a
-        # KMeans fit at 200 000 x 32, k = 64 took 390 against 345 ms).
-        from xplearn.neighbors._search import _one_blas_thread
+    if name not in {"cupy", "numpy"}:
+        return xp.mean(Y, axis=0)
+    m = Y.shape[0]
+    ones = xp.ones((1, m), dtype=Y.dtype, device=_dev(Y))
+    # numpy's on one BLAS thread: OpenBLAS's threads spin for a while after
+    # a threaded call, on the cores the host pool's threads then need (a
+    # KMeans fit at 200 000 x 32, k = 64 took 390 against 345 ms).
+    from xplearn.neighbors._search import _one_blas_thread
 
-        with _one_blas_thread():
-            return (ones @ Y)[0, :] / m
-    return xp.mean(Y, axis=0)
+    with _one_blas_thread() if name == "numpy" else contextlib.nullcontext():
+        return (ones @ Y)[0, :] / m
 
 
 def group_candidates(D: Any, n: int, group: int, xp: ModuleType) -> tuple[Any, Any]:

@@ -16,7 +16,7 @@ from xplearn._namespace import device_of, namespace_name
 from xplearn._primitives import is_accelerator, sq_row_norms, working_memory_bytes
 from xplearn._scaling import scale_exponent, times_pow2
 from xplearn._validation import check_array, float_dtypes
-from xplearn.neighbors._search import host_workers_blas, on_host_threads
+from xplearn.neighbors._search import host_threads, on_host_threads
 
 from ._checks import _check_n_clusters, _check_norms, _check_sample_weight
 
@@ -76,7 +76,7 @@ def _kmeans_plusplus(
             _host_floats(sample_weight),
             random_state,
             n_local_trials,
-            _seed_threads(xp),
+            host_threads(xp),
             working_memory_bytes(xp, dev),
         )
         idx = xp.asarray(seeds, device=dev)
@@ -149,15 +149,6 @@ def _host_data(X: Any, xp: ModuleType) -> Any:
     return X.detach().numpy()  # only indices come back
 
 
-def _seed_threads(xp: ModuleType) -> int:
-    """Host threads for :func:`_host_seeds`: numpy's BLAS, or torch's count."""
-    if namespace_name(xp) == "torch":
-        import torch
-
-        return max(1, torch.get_num_threads())
-    return host_workers_blas()
-
-
 # Elements per block of a k-means++ step (1 MiB of float64 rows [x, 1, |x|²]:
 # in the core's cache with its candidates' distances; smaller blocks paid
 # per call: 2**13 took 3.4x as long as 2**17 at 200 000 x 32, k = 64).
@@ -192,20 +183,21 @@ class _HostRows:
 
         def prepare(lo: int, hi: int) -> None:
             for a, b in self.blocks[lo:hi]:
+                Xb = X[a:b]
                 if norms is None:
-                    Xb = np.asarray(X[a:b], dtype=np.float64)
+                    Xb = np.asarray(Xb, dtype=np.float64)
                     np.einsum("ij,ij->i", Xb, Xb, out=self.xx[a:b])
                 if self.whole is not None:
-                    self.fill(self.whole[a:b], a, b)
+                    self.fill(self.whole[a:b], a, b, Xb)
 
         if norms is None or self.whole is not None:
             on_host_threads(prepare, len(self.blocks), self.workers)
 
-    def fill(self, Xa: Any, a: int, b: int) -> None:
-        """Write the rows ``a:b`` as ``[x, 1, |x|²]`` into ``Xa``."""
+    def fill(self, Xa: Any, a: int, b: int, Xb: Any = None) -> None:
+        """Write the rows ``a:b`` (``Xb``, if given) as ``[x, 1, |x|²]`` into ``Xa``."""
         import numpy as np
 
-        np.copyto(Xa[:, : self.d], self.X[a:b])
+        np.copyto(Xa[:, : self.d], self.X[a:b] if Xb is None else Xb)
         Xa[:, self.d] = 1.0
         Xa[:, self.d + 1] = self.xx[a:b]
 
@@ -247,10 +239,7 @@ class _HostRows:
                 block_pots[j] = out.sum(axis=1) if w is None else out @ w[a:b]
 
         on_host_threads(share, len(self.blocks), self.workers)
-        pots = block_pots[0].copy()
-        for j in range(1, len(self.blocks)):
-            pots += block_pots[j]  # in block order: the same on any threads
-        return pots
+        return block_pots.sum(axis=0)  # by block, not share: any threads alike
 
 
 def _host_seeds(
@@ -269,8 +258,8 @@ def _host_seeds(
     :class:`_HostRows`: one product a block gives the candidates'
     distances, clipped and summed while in the cache.  The ``xp`` body
     writes the distances and reads them back once per elementwise
-    operation: 0.87-1.0 s at 200 000 × 32, k = 64, against 0.54-0.57 here
-    (0.71 against 0.31 s at 1 000 000 × 8, k = 16).
+    operation: 0.87-1.0 s at 200 000 × 32, k = 64, against 0.54-0.60 here
+    (0.70-0.76 against 0.31-0.33 s at 1 000 000 × 8, k = 16).
     """
     import numpy as np
 

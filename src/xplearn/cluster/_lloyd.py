@@ -30,8 +30,8 @@ from xplearn._validation import index_dtype
 from xplearn.neighbors._search import (
     augment_centers,
     augment_queries,
+    host_threads,
     host_workers,
-    host_workers_blas,
     on_host_threads,
     rounding_bound,
 )
@@ -133,7 +133,7 @@ def _transposed_operand(X: Any, xp: ModuleType) -> Any:
             np.multiply(Xn[i:j].T, -2.0, out=XaT[:d, i:j])
         XaT[d, lo:hi] = 1.0
 
-    workers = _host_threads(xp)
+    workers = host_threads(xp)
     on_host_threads(share, n, workers if n >= 2 * rows else 1)
     if torch:
         import torch as th
@@ -144,15 +144,6 @@ def _transposed_operand(X: Any, xp: ModuleType) -> Any:
 
 # Elements per block of the transposed copy (1 MiB of float32).
 _TRANSPOSE_BLOCK = 2**18
-
-
-def _host_threads(xp: ModuleType) -> int:
-    """Host threads of a fit's numpy side: numpy's BLAS, or torch's count."""
-    if namespace_name(xp) == "torch":
-        import torch
-
-        return max(1, torch.get_num_threads())
-    return host_workers_blas()
 
 
 def _host_applies(X: Any, w: Any, xp: ModuleType) -> bool:
@@ -181,7 +172,7 @@ def _host_view(data: _Data, xp: ModuleType) -> _Data | None:
     view = object.__new__(_Data)
     arrays = (data.X, data.w, data.Xa, data.XX)
     view.X, view.w, view.Xa, view.XX = (a.numpy() for a in arrays)
-    view.workers = _host_threads(xp)
+    view.workers = host_threads(xp)
     view.unit = False
     view.screen = data.screen  # (it takes numpy and torch alike)
     view.host = None

@@ -705,6 +705,19 @@ def host_workers(xp: ModuleType, n: int) -> int:
     return host_workers_blas()
 
 
+def host_threads(xp: ModuleType) -> int:
+    """Host threads of numpy work on ``xp``'s data: numpy's BLAS, or torch's count.
+
+    torch's CPU data runs numpy kernels on zero-copy views (KMeans' host
+    side, k-means++); it gets as many threads as torch would use.
+    """
+    if namespace_name(xp) == "torch":
+        import torch
+
+        return max(1, torch.get_num_threads())
+    return host_workers_blas()
+
+
 def host_workers_blas() -> int:
     """Return the fewest threads any loaded BLAS may use (at least 1)."""
     # The controller is built once (threadpool_info() rescans the loaded
