@@ -176,6 +176,51 @@ def test_order_is_float64s(backend, kind, screening):
     np.testing.assert_allclose(xplearn.to_numpy(dist), exact, rtol=1e-6, atol=1e-30)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_database_rows_on_host_threads(backend, monkeypatch, kind):
+    """The database operand built in place (numpy: in shares on the host
+    threads, here forced on small data) gives the float64 answer, the same
+    as one share, and leaves the caller's arrays unchanged."""
+    from backends import assert_in_backend
+
+    built = []
+    real = search._database_rows
+
+    def spy(Y, c, pad, native, xp):
+        block, YY = real(Y, c, pad, native, xp)
+        built.append((tuple(block.shape), pad))
+        return block, YY
+
+    monkeypatch.setattr(search, "_database_rows", spy)
+    monkeypatch.setattr(search, "_TORCH_MIN_WORK", 2**62)  # numpy's own path
+    Y, X = _hard_data(kind, np.random.default_rng(7))
+    before = (X.copy(), Y.copy())
+    Yb, Xb = backend.asarray(Y), backend.asarray(X)
+    answers = []
+    for share in (2**62, 64):  # one share; several, on the host threads
+        monkeypatch.setattr(search, "_BLOCK_SHARE", share)
+        with xplearn.config_context(screening="off", pruning="off"):
+            answers.append(kneighbors(Xb, Yb, n_neighbors=7))
+    assert built
+    assert all(w == Y.shape[1] + 1 + p for (_, w), p in built)
+    dist, ind = answers[1]
+    assert_in_backend(ind, backend, "int64")
+    assert_in_backend(dist, backend, "float32")
+    np.testing.assert_array_equal(
+        xplearn.to_numpy(ind), xplearn.to_numpy(answers[0][1])
+    )
+    np.testing.assert_array_equal(
+        xplearn.to_numpy(dist), xplearn.to_numpy(answers[0][0])
+    )
+    ref = cdist(X.astype(np.float64), Y.astype(np.float64), "sqeuclidean")
+    want = np.argsort(ref, axis=1, kind="stable")[:, :7]
+    np.testing.assert_array_equal(xplearn.to_numpy(ind), want)
+    exact = np.sqrt(np.take_along_axis(ref, want, axis=1))
+    np.testing.assert_allclose(xplearn.to_numpy(dist), exact, rtol=1e-6, atol=1e-30)
+    np.testing.assert_array_equal(X, before[0])
+    np.testing.assert_array_equal(Y, before[1])
+
+
 @pytest.mark.parametrize("kind", ["gaussian", "grid"])
 def test_rerank_nearest_equals_rerank_of_all(monkeypatch, kind):
     """Re-ranking the k + 2 best-screened candidates first answers as the

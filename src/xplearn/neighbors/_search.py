@@ -67,6 +67,9 @@ _TILE_ELEMENTS = 2**24
 # and selections, not thousands of small kernel launches.
 _DEVICE_TILE_BYTES = 2**30
 _DEVICE_TILE_COLS = 262_144
+# Elements of the database operand a host thread builds at least
+# (:func:`_database_rows`).
+_BLOCK_SHARE = 2**20
 
 
 def _exact_sq(Xq: Any, Y: Any, idx: Any, xp: ModuleType, dtype: Any = None) -> Any:
@@ -632,32 +635,29 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     # grows with the norms, which a common offset (coordinates, 1e4 + noise)
     # makes far larger than the distances.
     c = column_means(Y, xp)
-    Yc = Y - c
-    YY = sq_row_norms(Yc, xp)
     # (See _approx_block.)  On a CPU, torch too takes the augmented GEMM:
     # addmm's epilogue re-reads the tile, which has left the cache there
     # (Xeon, 2 threads, medians of 6 interleaved searches: 1.29 against 1.58 s
     # at 100 000 x 64, 1.55 against 1.65 at 50 000 x 256, 22.5 against 22.4
     # ms at 2 000 x 512).
     fused = namespace_name(xp) == "torch" and is_accelerator(xp, dev)
+    native = namespace_name(xp) in {"numpy", "torch"}
     pad = -(d + 1) % 8
     if fused:
+        Yc = Y - c
+        YY = sq_row_norms(Yc, xp)
         Ya: Any = (Yc.T, YY)
     else:
-        # [Y, ‖y‖², 0…] row by row, built once, and its transpose taken as a
-        # view (the GEMM reads it transposed): building the (d + 1 + pad) × m
-        # copy itself was a strided pass over Y, 4.3 of 28 ms at 1 000 x
-        # 2 000 x 512 on numpy against 0.3 ms.  The inner dimension is padded
-        # with zeros to a multiple of 8, where BLAS kernels run ~15% faster
-        # than at d + 1.
-        Ya = xp.concat(
-            [Yc, YY[:, None], xp.zeros((m, pad), dtype=X.dtype, device=dev)],
-            axis=1,
-        ).T
-        del Yc
+        # [Y − c, ‖y − c‖², 0…] row by row, built once, and its transpose
+        # taken as a view (the GEMM reads it transposed): building the
+        # (d + 1 + pad) × m copy itself was a strided pass over Y, 4.3 of 28
+        # ms at 1 000 x 2 000 x 512 on numpy against 0.3 ms.  The inner
+        # dimension is padded with zeros to a multiple of 8, where BLAS
+        # kernels run ~15% faster than at d + 1.
+        Yt, YY = _database_rows(Y, c, pad, native, xp)
+        Ya = Yt.T
     slack = rounding_bound(xp, X.dtype, d)
     yy_max = float(xp.max(YY))
-    native = namespace_name(xp) in {"numpy", "torch"}
     local = threading.local()
 
     def tile(i: int) -> tuple[Any, ...]:
@@ -696,6 +696,52 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     if m <= n_cand:
         return found[0], found[1]
     return _redo_uncertified(X, Y, k, xp, found[:2], found[2], budget)
+
+
+def _database_rows(
+    Y: Any, c: Any, pad: int, native: bool, xp: ModuleType
+) -> tuple[Any, Any]:
+    """``[Y − c, ‖y − c‖², 0 × pad]`` row by row, and the squared norms.
+
+    numpy and torch write the centred rows straight into the block (one
+    pass that writes, instead of a centred copy and then a concatenation of
+    it: at 100 000 × 64 a search of one query spent most of its time
+    building the database operand).  Other namespaces concatenate.
+    """
+    m, d = Y.shape
+    dev = device_of(Y)
+    if not native:
+        Yc = Y - c
+        YY = sq_row_norms(Yc, xp)
+        zeros = xp.zeros((m, pad), dtype=Y.dtype, device=dev)
+        return xp.concat([Yc, YY[:, None], zeros], axis=1), YY
+    block = xp.empty((m, d + 1 + pad), dtype=Y.dtype, device=dev)
+    if namespace_name(xp) == "torch":
+        import torch
+
+        Yc = block[:, :d]
+        torch.sub(Y, c, out=Yc)
+        YY = sq_row_norms(Yc, xp)
+        block[:, d] = YY
+        block[:, d + 1 :] = 0
+        return block, YY
+    import numpy as np
+
+    YY = np.empty((m,), dtype=Y.dtype)
+
+    def rows(lo: int, hi: int) -> None:
+        part = block[lo:hi]
+        np.subtract(Y[lo:hi], c, out=part[:, :d])
+        YY[lo:hi] = sq_row_norms(part[:, :d], xp)
+        part[:, d] = YY[lo:hi]
+        part[:, d + 1 :] = 0
+
+    # On the host threads from _BLOCK_SHARE elements each: the writes
+    # page-fault the fresh block, one thread at a time otherwise (100 000 x
+    # 64: 10.2 against 5.5 ms on two threads).
+    workers = max(1, min(host_workers_blas(), m * d // _BLOCK_SHARE))
+    on_host_threads(rows, m, workers)
+    return block, YY
 
 
 def host_workers(xp: ModuleType, n: int) -> int:
