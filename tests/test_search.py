@@ -187,8 +187,8 @@ def test_database_rows_on_host_threads(backend, monkeypatch, kind):
     built = []
     real = search._database_rows
 
-    def spy(Y, c, pad, native, xp):
-        block, YY = real(Y, c, pad, native, xp)
+    def spy(Y, c, pad, xp):
+        block, YY = real(Y, c, pad, xp)
         built.append((tuple(block.shape), pad))
         return block, YY
 
