@@ -122,6 +122,7 @@ def tests_pretend_gpu(session: nox.Session) -> None:
 # What --pretend-accelerator changes: the search, the selections, KMeans.
 PRETEND_GPU_TESTS = [
     "tests/test_search.py",
+    "tests/test_database.py",
     "tests/test_screen.py",
     "tests/test_neighbors.py",
     "tests/test_neighbors_estimators.py",

@@ -37,14 +37,14 @@ def forced(monkeypatch):
     monkeypatch.setitem(screen._FAST, "cpu", True)  # correctness does not care
     real = screen.screened_search
 
-    def spy(X, Y, k, xp, fallback):
+    def spy(X, Y, k, xp, fallback, *kept):
         calls["screened"] += 1
 
         def counted(Xr, Yr, kr, xpr):
             calls["redo_rows"] += Xr.shape[0]
             return fallback(Xr, Yr, kr, xpr)
 
-        return real(X, Y, k, xp, counted)
+        return real(X, Y, k, xp, counted, *kept)
 
     monkeypatch.setattr("xplearn.neighbors._search.screened_search", spy)
     return calls

@@ -314,9 +314,9 @@ def test_numpy_on_torch_views_answers_as_numpy(torch, monkeypatch, kind):
     ran = []
     real = search._on_torch_views
 
-    def spy(X, Y, k):
+    def spy(X, Y, k, *rest):
         ran.append(X.shape)
-        return real(X, Y, k)
+        return real(X, Y, k, *rest)
 
     monkeypatch.setattr(search, "_on_torch_views", spy)
     Y, X = _hard_data(kind, np.random.default_rng(6))
@@ -357,9 +357,9 @@ def test_numpy_on_torch_views_threads(torch, monkeypatch):
     seen = []
     real = search._euclidean
 
-    def spy(X, Y, k, xp):
+    def spy(X, Y, k, xp, *rest):
         seen.append((type(X).__module__.split(".")[0], torch.get_num_threads()))
-        return real(X, Y, k, xp)
+        return real(X, Y, k, xp, *rest)
 
     monkeypatch.setattr(search, "_euclidean", spy)
     rng = np.random.default_rng(7)

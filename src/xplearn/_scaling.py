@@ -73,7 +73,11 @@ def safe_range(
 
 
 def scale_exponent(
-    arrays: list[Any], xp: ModuleType, metric: str = "euclidean", p: float = 2.0
+    arrays: list[Any],
+    xp: ModuleType,
+    metric: str = "euclidean",
+    p: float = 2.0,
+    known: float = 0.0,
 ) -> int:
     """Return ``e`` such that ``arrays · 2**-e`` keep the distances in range.
 
@@ -81,8 +85,10 @@ def scale_exponent(
     data is all zeros); otherwise ``e`` puts the largest magnitude in
     ``[0.5, 1)``.  Every metric needs it at the top of the range: two
     distances that both overflow to ``inf`` can no longer be ranked.
+    ``known``: the largest magnitude of other data searched with them (an
+    array whose :func:`max_abs` was taken before).
     """
-    M = max(max_abs(a, xp) for a in arrays)
+    M = max([known, *(max_abs(a, xp) for a in arrays)])
     if M == 0.0 or not math.isfinite(M):
         return 0
     low, high = safe_range(arrays[0].dtype, xp, arrays[0].shape[1], metric, p)

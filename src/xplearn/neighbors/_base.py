@@ -33,7 +33,7 @@ from ._precomputed import (
     graph_query,
     is_sparse,
 )
-from ._search import search, search_lazy
+from ._search import Database, search, search_lazy
 from ._sparse import (
     callable_search,
     check_sparse_metric,
@@ -295,6 +295,14 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         self.metric_params = metric_params
         self.n_jobs = n_jobs
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The search's operand of the fitted rows is rebuilt at the first
+        # search after unpickling, not stored twice the size of the data.
+        state: dict[str, Any] = super().__getstate__()
+        if state.get("_database") is not None:
+            state = {**state, "_database": None}
+        return state
+
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
@@ -375,6 +383,7 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         general = self._general_metric
         precomputed = general is not None and general.name == "precomputed"
         self._products: FittedProducts | None = None
+        self._database: Database | None = None
         if precomputed and is_sparse(X):
             # A sparse graph (a neighbours transformer's) stays scipy CSR.
             edge, Xc = fit_graph(self, X)
@@ -393,6 +402,12 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
         if precomputed and not is_sparse(Xc):
             check_precomputed(Xc, edge.xp)
         self._fit_X = Xc
+        if general is None and name in EUCLIDEAN and not is_sparse(Xc):
+            # Made at fit, so that a search leaves the estimator's attributes
+            # as they are (scikit-learn's check_dict_unchanged); the search's
+            # operand in it is built by the first search.  (None on dask and
+            # jax, whose searches keep nothing.)
+            self._database = Database.of(Xc, edge.xp, None)
         self.n_samples_fit_ = int(Xc.shape[0])
         self.effective_metric_ = name
         self.effective_metric_params_ = {"p": p} if name == "minkowski" else {}
@@ -528,7 +543,15 @@ class _NeighborsBase(BaseEstimator):  # type: ignore[misc]
             return scale_back(dist, e, name, xp), ind
         if general is not None:
             return general_search(Xc, self._fit_X, k, general, xp)
-        return search(Xc, self._fit_X, k, name, p, xp)
+        database = None
+        if name in EUCLIDEAN:
+            # What the search prepares of the fitted rows, kept for the next
+            # (a new one only where a torch tensor was written into).
+            held = getattr(self, "_database", None)
+            database = Database.of(self._fit_X, xp, held)
+            if database is not held:
+                self._database = database
+        return search(Xc, self._fit_X, k, name, p, xp, database)
 
     @takes_torch_sparse
     def radius_neighbors(

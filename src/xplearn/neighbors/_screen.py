@@ -173,7 +173,7 @@ def screen_applies(X: Any, Y: Any, k: int, xp: ModuleType) -> bool:
 
 
 def screened_search(
-    X: Any, Y: Any, k: int, xp: ModuleType, fallback: Any
+    X: Any, Y: Any, k: int, xp: ModuleType, fallback: Any, kept: Any = None
 ) -> tuple[Any, Any]:
     """Exact k nearest (squared distances, indices), screened in bfloat16.
 
@@ -181,7 +181,9 @@ def screened_search(
     numpy: only the screen runs on zero-copy torch views, the exact
     re-ranking stays in numpy, so distances are numpy's to the last bit);
     ``fallback(X, Y, k, xp)`` is the float32 search, run on the queries the
-    certificate does not cover.
+    certificate does not cover.  ``kept``: a dict in which the centres and
+    bfloat16 databases of ``Y`` are kept between searches (an estimator's,
+    :class:`xplearn.neighbors._search.Database`), or None.
 
     With ``config_context(screening="all")`` each query is screened on data
     centred on the nearest of a few *pivots* (:func:`_pivots`: the database
@@ -209,7 +211,8 @@ def screened_search(
     n_wide = min(m, _WIDE * n_cand)
     Yt = view(Y)
     with torch.no_grad():
-        centres, order, sizes = _pivot_groups(view(X), Yt)
+        pivots, databases = _kept_pivots(Yt, kept)
+        centres, order, sizes = _pivot_groups(view(X), pivots)
     rows, cols = _tile_plan(n, m, n_cand, d)
     # The product's buffer, and the host threads that share the re-ranking.
     scratch = (
@@ -232,9 +235,8 @@ def screened_search(
         if not size or gave_up:
             start += size
             continue
-        with torch.no_grad():
-            YaT, *norms = _database(Yt, centres[g])
-            yy = (norms[0], norms[1])
+        YaT, *norms = _centre_database(databases, g, Yt, centres[g])
+        yy = (norms[0], norms[1])
         c = to_namespace(centres[g], xp)
         retry = []
         for i in range(start, start + size, rows):
@@ -414,16 +416,45 @@ def _finish(
     return xp.take(dist, inverse, axis=0), xp.take(ind, inverse, axis=0)
 
 
-def _pivot_groups(X: Any, Y: Any) -> tuple[Any, Any, list[int]]:
+def _kept_pivots(Y: Any, kept: dict[bool, Any] | None) -> tuple[Any, dict[int, Any]]:
+    """:func:`_pivots` of ``Y`` and, by centre, its bfloat16 databases.
+
+    Both are taken from ``kept`` (a dict by the ``screening`` mode), where
+    they are put the first time, when it is not None; the databases
+    (:func:`_database`) are added by the screen as it builds them.
+    """
+    every = get_config()["screening"] == "all"
+    if kept is None:
+        return _pivots(Y, every), {}
+    if every not in kept:
+        kept[every] = (_pivots(Y, every), {})
+    pivots, databases = kept[every]
+    return pivots, databases
+
+
+def _centre_database(
+    databases: dict[int, Any], g: int, Y: Any, centre: Any
+) -> tuple[Any, float, float]:
+    """:func:`_database` of ``Y`` centred on ``centre``, kept as ``databases[g]``."""
+    import torch
+
+    if g not in databases:
+        with torch.no_grad():
+            databases[g] = _database(Y, centre)
+    found: tuple[Any, float, float] = databases[g]
+    return found
+
+
+def _pivot_groups(X: Any, centres: Any) -> tuple[Any, Any, list[int]]:
     """Centres, the queries ordered by centre, and the number per centre.
 
-    torch CPU float32 views in and out.  The mean's queries come last: on
-    clustered data they are the few between clusters, which fail the bound,
-    and the screen's early give-up should not judge it by them.
+    ``centres``: :func:`_pivots` of the database.  torch CPU float32 views
+    in and out.  The mean's queries come last: on clustered data they are
+    the few between clusters, which fail the bound, and the screen's early
+    give-up should not judge it by them.
     """
     import torch
 
-    centres = _pivots(Y, get_config()["screening"] == "all")
     choice = _choose_pivots(X, centres)
     choice = torch.where(choice == 0, centres.shape[0], choice) - 1
     order = torch.argsort(choice, stable=True)

@@ -19,6 +19,7 @@ Callers validate first: these functions take compute arrays and ``xp``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import sys
 import threading
@@ -41,7 +42,7 @@ from xplearn._primitives import (
     topk_smallest,
     working_memory_bytes,
 )
-from xplearn._scaling import scale_back, scale_exponent, times_pow2
+from xplearn._scaling import max_abs, scale_back, scale_exponent, times_pow2
 from xplearn._validation import float_dtypes, index_dtype
 from xplearn.metrics import EUCLIDEAN, distance_block, itemsize
 
@@ -610,14 +611,17 @@ def _redo_uncertified(
     return _replace_rows(vals, ~ok, fv, xp), _replace_rows(idx, ~ok, fi, xp)
 
 
-def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
+def _euclidean(
+    X: Any, Y: Any, k: int, xp: ModuleType, database: Database | None = None
+) -> tuple[Any, Any]:
     """Exact k nearest, squared Euclidean: expansion filter + exact re-rank.
 
     Each row tile: one GEMM and one candidate selection per column tile, the
     exact re-ranking of the candidates and their certificates, with no host
     synchronisation; the rows without a certificate are redone after all
     tiles.  Tiles are cache-sized on a CPU and memory-sized on an
-    accelerator (:func:`euclidean_tiles`).
+    accelerator (:func:`euclidean_tiles`).  ``database``: where the operand
+    of ``Y`` built by an earlier search is kept (:class:`Database`).
     """
     n, m, d = X.shape[0], Y.shape[0], X.shape[1]
     dev = device_of(X)
@@ -634,7 +638,6 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     # The screen runs on data centred on the database mean: its rounding
     # grows with the norms, which a common offset (coordinates, 1e4 + noise)
     # makes far larger than the distances.
-    c = column_means(Y, xp)
     # (See _approx_block.)  On a CPU, torch too takes the augmented GEMM:
     # addmm's epilogue re-reads the tile, which has left the cache there
     # (Xeon, 2 threads, medians of 6 interleaved searches: 1.29 against 1.58 s
@@ -643,21 +646,11 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     fused = namespace_name(xp) == "torch" and is_accelerator(xp, dev)
     native = namespace_name(xp) in {"numpy", "torch"}
     pad = -(d + 1) % 8
-    if fused:
-        Yc = Y - c
-        YY = sq_row_norms(Yc, xp)
-        Ya: Any = (Yc.T, YY)
+    if database is None:
+        c, Ya, yy_max = _database_operand(Y, xp, fused)
     else:
-        # [Y − c, ‖y − c‖², 0…] row by row, built once, and its transpose
-        # taken as a view (the GEMM reads it transposed): building the
-        # (d + 1 + pad) × m copy itself was a strided pass over Y, 4.3 of 28
-        # ms at 1 000 x 2 000 x 512 on numpy against 0.3 ms.  The inner
-        # dimension is padded with zeros to a multiple of 8, where BLAS
-        # kernels run ~15% faster than at d + 1.
-        Yt, YY = _database_rows(Y, c, pad, xp)
-        Ya = Yt.T
+        c, Ya, yy_max = database.operand(Y, xp, fused)
     slack = rounding_bound(xp, X.dtype, d)
-    yy_max = float(xp.max(YY))
     local = threading.local()
 
     def tile(i: int) -> tuple[Any, ...]:
@@ -696,6 +689,89 @@ def _euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
     if m <= n_cand:
         return found[0], found[1]
     return _redo_uncertified(X, Y, k, xp, found[:2], found[2], budget)
+
+
+def _database_operand(Y: Any, xp: ModuleType, fused: bool) -> tuple[Any, Any, float]:
+    """Build the screen's operand of the database ``Y``: ``(c, Ya, max ‖y − c‖²)``.
+
+    The screen runs on data centred on the database mean ``c``: its rounding
+    grows with the norms, which a common offset (coordinates, 1e4 + noise)
+    makes far larger than the distances.  ``fused`` (torch on an
+    accelerator, :func:`_approx_block`): ``Ya = ((Y − c)ᵀ, ‖y − c‖²)``;
+    otherwise the transposed view of ``[Y − c, ‖y − c‖², 0…]``.
+    """
+    c = column_means(Y, xp)
+    if fused:
+        Yc = Y - c
+        YY = sq_row_norms(Yc, xp)
+        Ya: Any = (Yc.T, YY)
+    else:
+        # [Y − c, ‖y − c‖², 0…] row by row, built once, and its transpose
+        # taken as a view (the GEMM reads it transposed): building the
+        # (d + 1 + pad) × m copy itself was a strided pass over Y, 4.3 of 28
+        # ms at 1 000 x 2 000 x 512 on numpy against 0.3 ms.  The inner
+        # dimension is padded with zeros to a multiple of 8, where BLAS
+        # kernels run ~15% faster than at d + 1.
+        Yt, YY = _database_rows(Y, c, -(Y.shape[1] + 1) % 8, xp)
+        Ya = Yt.T
+    return c, Ya, float(xp.max(YY))
+
+
+def _version(Y: Any) -> int | None:
+    """Return torch's count of in-place writes to ``Y``'s storage (else None)."""
+    version = getattr(Y, "_version", None)
+    return version if isinstance(version, int) else None
+
+
+class Database:
+    """What the Euclidean search keeps of fitted rows ``Y`` between searches.
+
+    The largest magnitude of ``Y`` (for :func:`search`'s scale) and, built
+    at the first search that needs it, the screen's operand
+    (:func:`_database_operand`): preparing it is a few passes over ``Y``,
+    most of the time of a search of a few queries (100 000 × 64, one
+    query: about 8 of 12 ms).  A fitted estimator holds one
+    (:meth:`of`); it costs the memory of the operand, ``(d + 1)/d`` times
+    that of ``Y`` at most (``d + 8``, padding included).
+
+    The rows are not copied, as scikit-learn's estimators do not copy them:
+    written into after ``fit``, the estimator must be fitted again.  A
+    torch tensor's version counter tells :meth:`fits` of such a write.
+    """
+
+    def __init__(self, Y: Any, xp: ModuleType) -> None:
+        self.Y = Y
+        self.version = _version(Y)
+        self.max_abs = max_abs(Y, xp)
+        self._operands: dict[tuple[str, bool], tuple[Any, Any, float]] = {}
+        # The bfloat16 screen's centres and databases (:mod:`._screen`).
+        self.screen: dict[bool, Any] = {}
+
+    @classmethod
+    def of(cls, Y: Any, xp: ModuleType, held: Database | None) -> Database | None:
+        """Return the Database of ``Y`` (``held`` where it still fits), or None.
+
+        None where the search keeps nothing between calls: namespaces
+        other than numpy, torch and cupy (a jax array may be a tracer) and
+        data that autograd records.
+        """
+        if held is not None and held.fits(Y):
+            return held
+        if namespace_name(xp) not in {"numpy", "torch", "cupy"} or _needs_grad(Y):
+            return None
+        return cls(Y, xp)
+
+    def fits(self, Y: Any) -> bool:
+        """Whether this is ``Y``'s Database and ``Y`` is as it was."""
+        return Y is self.Y and _version(Y) == self.version
+
+    def operand(self, Y: Any, xp: ModuleType, fused: bool) -> tuple[Any, Any, float]:
+        """:func:`_database_operand` of ``Y`` (these rows, or a view of them)."""
+        key = (namespace_name(xp), fused)
+        found = self._operands.get(key)
+        if found is None:
+            found = self._operands[key] = _database_operand(Y, xp, fused)
+        return found
 
 
 def _database_rows(Y: Any, c: Any, pad: int, xp: ModuleType) -> tuple[Any, Any]:
@@ -777,34 +853,53 @@ def host_workers_blas() -> int:
 
 
 def search(
-    X: Any, Y: Any, k: int, metric: str, p: float, xp: ModuleType
+    X: Any,
+    Y: Any,
+    k: int,
+    metric: str,
+    p: float,
+    xp: ModuleType,
+    database: Database | None = None,
 ) -> tuple[Any, Any]:
     """Search validated compute arrays; return ``(distances, int64 indices)``.
 
     Data whose squares would overflow or underflow is searched at an exact
     power-of-two scale (:mod:`._scaling`), so the neighbours are those of
     exact arithmetic and only a distance beyond the dtype's range is ``inf``.
+    ``database``: ``Y``'s :class:`Database` (an estimator's), whose parts the
+    Euclidean search reuses instead of computing them again.
     """
-    e = scale_exponent([X, Y], xp, metric, p)
+    if database is not None and (metric not in EUCLIDEAN or not database.fits(Y)):
+        database = None
+    if database is None:
+        e = scale_exponent([X, Y], xp, metric, p)
+    else:
+        e = scale_exponent([X], xp, metric, p, known=database.max_abs)
     if e:
         same = X is Y
         X = times_pow2(X, -e, xp)
         Y = X if same else times_pow2(Y, -e, xp)
-    dist, ind = _search_in_range(X, Y, k, metric, p, xp)
+        database = None  # kept for the data as it is, not scaled
+    dist, ind = _search_in_range(X, Y, k, metric, p, xp, database)
     return scale_back(dist, e, metric, xp), ind
 
 
-def _plain_euclidean(X: Any, Y: Any, k: int, xp: ModuleType) -> tuple[Any, Any]:
+def _plain_euclidean(
+    X: Any, Y: Any, k: int, xp: ModuleType, database: Database | None = None
+) -> tuple[Any, Any]:
     """Exact k nearest (squared): the bfloat16 screen where it applies, else float32.
 
     Large numpy searches run on torch's CPU kernels where torch is installed
-    (:func:`_on_torch_views`).
+    (:func:`_on_torch_views`).  ``database``: see :func:`_euclidean`.
     """
     if _torch_applies(X, Y, xp):
-        return _on_torch_views(X, Y, k)
+        return _on_torch_views(X, Y, k, database)
     if screen_applies(X, Y, k, xp):
-        return screened_search(X, Y, k, xp, _euclidean)
-    return _euclidean(X, Y, k, xp)
+        if database is None:
+            return screened_search(X, Y, k, xp, _euclidean)
+        fallback = functools.partial(_euclidean, database=database)
+        return screened_search(X, Y, k, xp, fallback, database.screen)
+    return _euclidean(X, Y, k, xp, database)
 
 
 def _torch_applies(X: Any, Y: Any, xp: ModuleType) -> bool:
@@ -860,7 +955,9 @@ def on_host_torch() -> Iterator[None]:
         yield
 
 
-def _on_torch_views(X: Any, Y: Any, k: int) -> tuple[Any, Any]:
+def _on_torch_views(
+    X: Any, Y: Any, k: int, database: Database | None = None
+) -> tuple[Any, Any]:
     """:func:`_plain_euclidean` of numpy arrays, on torch's CPU kernels.
 
     Through zero-copy views, inside :func:`on_host_torch`, answered in
@@ -880,12 +977,18 @@ def _on_torch_views(X: Any, Y: Any, k: int) -> tuple[Any, Any]:
 
     Xt, Yt = (to_namespace(a, torch_xp) for a in (X, Y))
     with on_host_torch():
-        dist, ind = _plain_euclidean(Xt, Yt, k, torch_xp)
+        dist, ind = _plain_euclidean(Xt, Yt, k, torch_xp, database)
     return dist.numpy(), ind.numpy()
 
 
 def _search_in_range(
-    X: Any, Y: Any, k: int, metric: str, p: float, xp: ModuleType
+    X: Any,
+    Y: Any,
+    k: int,
+    metric: str,
+    p: float,
+    xp: ModuleType,
+    database: Database | None = None,
 ) -> tuple[Any, Any]:
     """:func:`search` on data whose distances cannot overflow or underflow."""
     if metric in EUCLIDEAN:
@@ -895,7 +998,10 @@ def _search_in_range(
         found = None
         if prune_applies(X, Y, k, xp):
             found = pruned_search(X, Y, k, xp, _plain_euclidean)
-        dist, ind = _plain_euclidean(X, Y, k, xp) if found is None else found
+        if found is None:
+            dist, ind = _plain_euclidean(X, Y, k, xp, None if graph else database)
+        else:
+            dist, ind = found
         if graph:
             # The same exact sums as every route's re-ranking, so the same
             # bits, recorded for autograd (the search's reused out= buffers
