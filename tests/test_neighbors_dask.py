@@ -60,14 +60,19 @@ def test_ties_go_to_the_lower_global_index(da) -> None:
     np.testing.assert_array_equal(i, np.arange(10)[:, None] + [0, 10, 20])
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    ("dtype", "scale"),
+    [("float32", 0), ("float64", 0), ("float64", -1000), ("float64", 1000)],
+)
 @pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean"])
-def test_blocks_merge_in_the_float64_order(da, metric, dtype) -> None:
+def test_blocks_merge_in_the_float64_order(da, metric, dtype, scale) -> None:
     """Points on a sphere around the queries: distances a few units in the
     last place apart, equal once rounded or rooted.  The blocks' lists merge
     by their float64 squares, so the answer is numpy's bit for bit and the
     float64 order (merged on the rounded distances, 22% of the float32
-    neighbours were out of that order), leave-one-out too."""
+    neighbours were out of that order), leave-one-out too; float64 data at
+    2**±1000, whose squares underflow or overflow, too (merged at the
+    pair's power-of-two scale)."""
     from scipy.spatial.distance import cdist
 
     rng = np.random.default_rng(4)
@@ -75,13 +80,16 @@ def test_blocks_merge_in_the_float64_order(da, metric, dtype) -> None:
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     pts = (v * (1 + 1e-7 * rng.standard_normal((1200, 1)))).astype(dtype)
     pts[:100] *= 1e-5
+    sq = cdist(
+        pts[:100].astype(np.float64), pts[100:].astype(np.float64), "sqeuclidean"
+    )
+    pts *= 2.0**scale  # (exact)
     F, Q = pts[100:], pts[:100]
     nn = NearestNeighbors(n_neighbors=7, metric=metric)
     d, i = nn.fit(da.from_array(F, chunks=250)).kneighbors(da.from_array(Q, chunks=40))
     ref = NearestNeighbors(n_neighbors=7, metric=metric).fit(F).kneighbors(Q)
     np.testing.assert_array_equal(i.compute(), ref[1])
     np.testing.assert_array_equal(d.compute(), ref[0])
-    sq = cdist(Q.astype(np.float64), F.astype(np.float64), "sqeuclidean")
     want = np.argsort(sq, axis=1, kind="stable")[:, :7]
     np.testing.assert_array_equal(i.compute(), want)
     d, i = nn.kneighbors()  # leave-one-out, over the blocks

@@ -76,8 +76,9 @@ def fit_input(estimator: Any, X: Any) -> tuple[Any, Any]:
 def _pair(Xb: Any, Yb: Any, k: int, metric: str, p: float, offset: int) -> Any:
     """Find the ``k`` nearest rows of one fit block for one query block.
 
-    Returns ``(keys, distances, global indices)``; the keys
-    (:func:`_merge_key`) order the blocks' lists when they are merged.
+    Returns ``(exponents, mantissas, distances, global indices)``; the
+    first two (:func:`_merge_key`) order the blocks' lists when they are
+    merged.
     """
     import array_api_compat.numpy as npx
     import numpy as np
@@ -86,30 +87,40 @@ def _pair(Xb: Any, Yb: Any, k: int, metric: str, p: float, offset: int) -> Any:
 
     d, i = search(Xb, Yb, min(k, Yb.shape[0]), metric, p, npx)
     d, i = np.asarray(d), np.asarray(i, dtype=np.int64)
-    return _merge_key(Xb, Yb, d, i, metric), d, i + offset
+    return (*_merge_key(Xb, Yb, d, i, metric), d, i + offset)
 
 
-def _merge_key(Xb: Any, Yb: Any, d: Any, i: Any, metric: str) -> Any:
+def _merge_key(Xb: Any, Yb: Any, d: Any, i: Any, metric: str) -> tuple[Any, Any]:
     """Return the values by which one block's neighbours merge with another's.
 
-    Euclidean: the exact squares in float64, the sums the search ranks by.
-    Two float32 distances an ulp apart, or equal once rounded, may come
-    from squares in the other order (a root also merges squares an ulp
-    apart): lists merged on the distances disagreed with a float64 search
-    on 22% of the neighbours of points on a sphere.  (float64 data whose
-    squares overflow ranks those by index.)  Other metrics: the distances,
-    which their search ranks by.
+    Euclidean: the exact squares in float64, the sums the search ranks by,
+    as binary exponents and mantissas (``m · 2**q``, ``m`` in [0.5, 1); a
+    zero's exponent below all others).  Two float32 distances an ulp apart,
+    or equal once rounded, may come from squares in the other order (a root
+    also merges squares an ulp apart): lists merged on the distances
+    disagreed with a float64 search on 22% of the neighbours of points on a
+    sphere.  The squares are of the data at the block pair's power-of-two
+    scale (:mod:`xplearn._scaling`), the exponent then corrected, so float64
+    data whose squares would overflow or underflow is ordered exactly too.
+    Other metrics: the distances, which their search ranks by.
     """
     import array_api_compat.numpy as npx
     import numpy as np
 
+    from xplearn._scaling import scale_exponent, times_pow2
     from xplearn.metrics import EUCLIDEAN
 
     from ._search import _exact_sq
 
     if metric not in EUCLIDEAN:
-        return d
-    return np.asarray(_exact_sq(Xb, Yb, i, npx, np.float64))
+        return np.zeros(d.shape, dtype=np.int64), d
+    X64, Y64 = (np.asarray(a, dtype=np.float64) for a in (Xb, Yb))
+    e = scale_exponent([X64, Y64], npx)
+    X64, Y64 = times_pow2(X64, -e, npx), times_pow2(Y64, -e, npx)
+    sq = np.asarray(_exact_sq(X64, Y64, i, npx, np.float64))
+    mantissa, exponent = np.frexp(sq)
+    exponent = np.where(sq == 0, np.iinfo(np.int32).min, exponent + 2 * e)
+    return exponent.astype(np.int64), mantissa
 
 
 def _merge(parts: list[Any], k: int) -> Any:
@@ -118,12 +129,11 @@ def _merge(parts: list[Any], k: int) -> Any:
 
     if len(parts) == 1:
         return parts[0]
-    key, d, i = (np.concatenate([p[j] for p in parts], axis=1) for j in range(3))
-    # Sort by index, then stably by key: ties keep the lower index first.
-    order = np.argsort(i, axis=1, kind="stable")
-    key, d, i = (np.take_along_axis(a, order, 1) for a in (key, d, i))
-    order = np.argsort(key, axis=1, kind="stable")[:, :k]
-    return tuple(np.take_along_axis(a, order, 1) for a in (key, d, i))
+    both = [np.concatenate([p[j] for p in parts], axis=1) for j in range(4)]
+    exponent, mantissa, _, i = both
+    # By exponent, then mantissa, then index: ties keep the lower index first.
+    order = np.lexsort((i, mantissa, exponent), axis=1)[:, :k]
+    return tuple(np.take_along_axis(a, order, 1) for a in both)
 
 
 def _drop_self(found: Any, k: int, start: int) -> Any:
@@ -134,14 +144,14 @@ def _drop_self(found: Any, k: int, start: int) -> Any:
     """
     import numpy as np
 
-    key, d, i = found
+    i = found[-1]
     n = i.shape[0]
     rows = np.arange(start, start + n)[:, None]
     keep = i != rows
     absent = keep.all(axis=1, keepdims=True)
     first = (np.arange(k + 1) == 0)[None, :]
     keep = np.where(absent, ~first, keep)
-    return tuple(a[keep].reshape(n, k) for a in (key, d, i))
+    return tuple(a[keep].reshape(n, k) for a in found)
 
 
 def _part(found: Any, j: int) -> Any:
@@ -181,8 +191,8 @@ def search_blocks(
         if exclude_self:
             found = delayed(_drop_self, pure=True)(found, k, x_off[b])
         n = X.chunks[0][b]
-        dists.append(da.from_delayed(delayed(_part)(found, 1), (n, k), dtype=X.dtype))
-        inds.append(da.from_delayed(delayed(_part)(found, 2), (n, k), dtype=np.int64))
+        dists.append(da.from_delayed(delayed(_part)(found, 2), (n, k), dtype=X.dtype))
+        inds.append(da.from_delayed(delayed(_part)(found, 3), (n, k), dtype=np.int64))
     return da.concatenate(dists, axis=0), da.concatenate(inds, axis=0)
 
 
