@@ -114,10 +114,10 @@ def _merge_key(Xb: Any, Yb: Any, d: Any, i: Any, metric: str) -> tuple[Any, Any]
 
     if metric not in EUCLIDEAN:
         return np.zeros(d.shape, dtype=np.int64), d
-    X64, Y64 = (np.asarray(a, dtype=np.float64) for a in (Xb, Yb))
-    e = scale_exponent([X64, Y64], npx)
-    X64, Y64 = times_pow2(X64, -e, npx), times_pow2(Y64, -e, npx)
-    sq = np.asarray(_exact_sq(X64, Y64, i, npx, np.float64))
+    e = scale_exponent([Xb, Yb], npx)
+    if e:  # scaled in float64, where it is exact
+        Xb, Yb = (times_pow2(a.astype(np.float64), -e, npx) for a in (Xb, Yb))
+    sq = np.asarray(_exact_sq(Xb, Yb, i, npx, np.float64))
     mantissa, exponent = np.frexp(sq)
     exponent = np.where(sq == 0, np.iinfo(np.int32).min, exponent + 2 * e)
     return exponent.astype(np.int64), mantissa

@@ -635,9 +635,6 @@ def _euclidean(
     # and re-ranking on one core: 46 against 33 ms at 1 000 x 2 000 x 512).
     rows = min(rows, -(-n // workers))
     bounds = column_bounds(m, cols, n_cand)
-    # The screen runs on data centred on the database mean: its rounding
-    # grows with the norms, which a common offset (coordinates, 1e4 + noise)
-    # makes far larger than the distances.
     # (See _approx_block.)  On a CPU, torch too takes the augmented GEMM:
     # addmm's epilogue re-reads the tile, which has left the cache there
     # (Xeon, 2 threads, medians of 6 interleaved searches: 1.29 against 1.58 s
@@ -730,9 +727,10 @@ class Database:
     at the first search that needs it, the screen's operand
     (:func:`_database_operand`): preparing it is a few passes over ``Y``,
     most of the time of a search of a few queries (100 000 × 64, one
-    query: about 8 of 12 ms).  A fitted estimator holds one
-    (:meth:`of`); it costs the memory of the operand, ``(d + 1)/d`` times
-    that of ``Y`` at most (``d + 8``, padding included).
+    query: about 8 of 12 ms); and the bfloat16 screen's centres and rows
+    (:mod:`._screen`).  A fitted estimator holds one (:meth:`of`); it costs
+    up to ``(d + 8)/d`` times the memory of ``Y`` for the operand (padding
+    included) and half that for the bfloat16 rows.
 
     The rows are not copied, as scikit-learn's estimators do not copy them:
     written into after ``fit``, the estimator must be fitted again.  A
@@ -895,10 +893,9 @@ def _plain_euclidean(
     if _torch_applies(X, Y, xp):
         return _on_torch_views(X, Y, k, database)
     if screen_applies(X, Y, k, xp):
-        if database is None:
-            return screened_search(X, Y, k, xp, _euclidean)
         fallback = functools.partial(_euclidean, database=database)
-        return screened_search(X, Y, k, xp, fallback, database.screen)
+        kept = None if database is None else database.screen
+        return screened_search(X, Y, k, xp, fallback, kept)
     return _euclidean(X, Y, k, xp, database)
 
 
