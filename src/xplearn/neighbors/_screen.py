@@ -532,14 +532,20 @@ def _database(Y: Any, c: Any) -> tuple[Any, float, float]:
     The inner dimension is the features, then ``‖y‖²`` as a high and a low
     bfloat16 part (one part alone would be off by ``u·‖y‖²``), then two ones
     that take the query's ``‖x‖²`` (see :func:`_candidates`), padded to even
-    for the kernels.
+    for the kernels.  Stored as it is read, inner dimension × rows
+    (C-contiguous), not as the transposed view of the rows: oneDNN's
+    bfloat16 GEMM ran 648 against 344 GF/s on 640 x 68 x 99 840 tiles and
+    1 777 against 795 at 260 inner (2-core Xeon with AMX; float32 showed no
+    such difference), and 10 000-query searches took 0.76 against 0.93 s at
+    100 000 x 64 and 0.59 against 0.73 at 50 000 x 256 (medians of 5,
+    interleaved, same answers).
     """
     import torch
 
     m, d = Y.shape
-    Ya = torch.empty((m, d + 4 + d % 2), dtype=torch.bfloat16)
-    Ya[:, d + 2 : d + 4] = 1.0
-    Ya[:, d + 4 :] = 0.0  # (the pad column)
+    YaT = torch.empty((d + 4 + d % 2, m), dtype=torch.bfloat16)
+    YaT[d + 2 : d + 4] = 1.0
+    YaT[d + 4 :] = 0.0  # (the pad row)
     yy_max = rho = 0.0
     # A chunk of rows at a time: an m x d float32 temporary cost page faults
     # on this host (a third of this function's time at 50 000 x 256).
@@ -547,12 +553,12 @@ def _database(Y: Any, c: Any) -> tuple[Any, float, float]:
     for j in range(0, m, step):
         Yc = Y[j : j + step] - c
         yy = torch.einsum("ij,ij->i", Yc, Yc)
-        rows = Ya[j : j + step]
-        rows[:, :d] = Yc
-        rows[:, d : d + 2] = _hi_lo(yy)
+        Yb = Yc.to(torch.bfloat16)
+        YaT[:d, j : j + step] = Yb.T
+        YaT[d : d + 2, j : j + step] = _hi_lo(yy).T
         yy_max = max(yy_max, float(yy.max()))
-        rho = max(rho, float(rounding_ratio(Yc, yy, rows[:, :d]).max()))
-    return Ya.T, yy_max, rho
+        rho = max(rho, float(rounding_ratio(Yc, yy, Yb).max()))
+    return YaT, yy_max, rho
 
 
 def rounding_ratio(V: Any, vv: Any, Vb: Any) -> Any:
