@@ -202,3 +202,57 @@ def test_screen_keeps_its_databases(torch, monkeypatch, kind):
         _assert_same(got[1], (plain[0][:50], plain[1][:50]))
         _, ind = _oracle(X, Y, 7)
         np.testing.assert_array_equal(xplearn.to_numpy(got[0][1]), ind)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_few_query_searches_share_the_kept_screen(torch, monkeypatch, kind):
+    """Searches too small for the bfloat16 screen alone take it once their
+    work adds up to its threshold (the kept rows are then built, once), from
+    two queries on; a one-query search keeps the float32 path.  Every
+    answer, numpy or torch, equals the float32 search's bit for bit and the
+    float64 order."""
+    Y, X = _hard_data(kind, np.random.default_rng(5))
+    per_search = 5 * Y.shape[0] * Y.shape[1]  # five queries
+    # Three such searches pay for the bfloat16 rows.
+    monkeypatch.setattr(screen, "_MIN_WORK", 3 * per_search)
+    monkeypatch.setattr(search, "_SCREEN_MIN_WORK", 3 * per_search)
+    monkeypatch.setattr(screen, "_MIN_KEPT_WORK", 0)
+    monkeypatch.setattr(screen, "_MIN_ROWS_PER_CANDIDATE", 0)
+    monkeypatch.setitem(screen._FAST, "cpu", True)  # correctness does not care
+    screened = []
+    real = search.screened_search
+
+    def spy(X, *args, **kwargs):
+        screened.append(X.shape[0])
+        return real(X, *args, **kwargs)
+
+    monkeypatch.setattr(search, "screened_search", spy)
+    made = []
+    real_database = screen._database
+
+    def spy_database(Y, c):
+        made.append(tuple(Y.shape))
+        return real_database(Y, c)
+
+    monkeypatch.setattr(screen, "_database", spy_database)
+    for data in (Y, torch.from_numpy(Y)):
+        screened.clear()
+        made.clear()
+        Xq = X if isinstance(data, np.ndarray) else torch.from_numpy(X)
+        with xplearn.config_context(pruning="off"):
+            est = NearestNeighbors(n_neighbors=6).fit(data)
+            got = [est.kneighbors(Xq[i : i + 5]) for i in range(0, 25, 5)]
+            one = est.kneighbors(Xq[25:26])
+            with xplearn.config_context(screening="off"):
+                plain = kneighbors(Xq[:26], data, n_neighbors=6)
+        assert screened == [5, 5, 5]  # the third search's work reaches it
+        assert made == [tuple(Y.shape)]  # the bfloat16 rows, built once
+        assert type(one[0]) is type(Xq)
+        assert type(got[-1][1]) is type(Xq)
+        got_all = [
+            np.concatenate([xplearn.to_numpy(g[j]) for g in [*got, one]])
+            for j in (0, 1)
+        ]
+        _assert_same(got_all, plain)
+        _, ind = _oracle(X[:26], Y, 6)
+        np.testing.assert_array_equal(got_all[1], ind)

@@ -54,6 +54,9 @@ from xplearn._namespace import device_of, namespace_name
 _EXTRA = 24
 # Below this many multiply-adds the screen's fixed costs outweigh its gain.
 _MIN_WORK = 2**28
+# With the bfloat16 rows kept between searches (a fitted estimator's), torch
+# searches are screened from this many multiply-adds on (screen_applies).
+_MIN_KEPT_WORK = 2**26
 # Database rows per candidate below which the group selection does not run:
 # the selection then costs what the float32 path's does and the screen gains
 # little.
@@ -159,17 +162,43 @@ def host_float32(X: Any, xp: ModuleType) -> bool:
     return str(X.dtype).rpartition(".")[2] == "float32"
 
 
-def screen_applies(X: Any, Y: Any, k: int, xp: ModuleType) -> bool:
-    """Whether :func:`screened_search` should run for this search."""
+def screen_applies(X: Any, Y: Any, k: int, xp: ModuleType, kept: bool = False) -> bool:
+    """Whether :func:`screened_search` should run for this search.
+
+    ``kept``: the search of a fitted database whose bfloat16 rows are kept
+    (or due to be: :meth:`xplearn.neighbors._search.Database.screens`), so
+    the screen's fixed cost is paid; then below ``_MIN_WORK`` too, from two
+    queries on numpy and from ``_MIN_KEPT_WORK`` on torch.  One query takes
+    the float32 path (a product with one row, cheaper than the screen's
+    selection).  On numpy the float32 path of a few queries is slow (each
+    host thread reads the whole operand), and the screen runs on torch's
+    views (:func:`xplearn.neighbors._search._torch_applies`).  With kept
+    rows, medians of 5 interleaved (k = 10, ms, float32 path -> screen):
+
+    ============  ====================  ======================
+    queries       100 000 x 64          50 000 x 256
+    ============  ====================  ======================
+    numpy 2       3.30 -> 2.86          5.72 -> 3.63
+    numpy 10      9.58 -> 3.32          14.8 -> 4.00
+    torch 4       2.38 (2.96)           4.13 -> 3.56
+    torch 10      3.07 (3.19)           6.83 -> 3.73
+    torch 20      5.48 -> 3.36          8.13 -> 4.69
+    ============  ====================  ======================
+
+    (torch at 100 000 x 64 below 2²⁶ multiply-adds, 10 queries, keeps the
+    float32 path: the screen's figures in brackets.)
+    """
     if get_config()["screening"] == "off" or not host_float32(X, xp):
         return False
     n, d = X.shape
     m = Y.shape[0]
-    return (
-        n * m * d >= _MIN_WORK
-        and m >= _MIN_ROWS_PER_CANDIDATE * (k + _EXTRA)
-        and bf16_is_fast()
-    )
+    work = n * m * d
+    if kept:
+        numpy = namespace_name(xp) == "numpy"
+        enough = n >= 2 and (numpy or work >= _MIN_KEPT_WORK)
+    else:
+        enough = work >= _MIN_WORK
+    return enough and m >= _MIN_ROWS_PER_CANDIDATE * (k + _EXTRA) and bf16_is_fast()
 
 
 def screened_search(

@@ -742,8 +742,10 @@ class Database:
         self.version = _version(Y)
         self.max_abs = max_abs(Y, xp)
         self._operands: dict[tuple[str, bool], tuple[Any, Any, float]] = {}
-        # The bfloat16 screen's centres and databases (:mod:`._screen`).
+        # The bfloat16 screen's centres and databases (:mod:`._screen`), and
+        # the work of the searches that could have used them (:meth:`screens`).
         self.screen: dict[bool, Any] = {}
+        self.screen_work = 0
 
     @classmethod
     def of(cls, Y: Any, xp: ModuleType, held: Database | None) -> Database | None:
@@ -762,6 +764,23 @@ class Database:
     def fits(self, Y: Any) -> bool:
         """Whether this is ``Y``'s Database and ``Y`` is as it was."""
         return Y is self.Y and _version(Y) == self.version
+
+    def screens(self, X: Any, Y: Any, k: int, xp: ModuleType) -> bool:
+        """Whether the bfloat16 screen should search ``X``, too small for it alone.
+
+        A search below the screen's ``_MIN_WORK`` does not pay for building
+        the bfloat16 rows, but searches of the same rows share them: once
+        the searches that the screen would take with kept rows add
+        up to ``_MIN_WORK`` the rows are built, and every such search after
+        that is screened: see :func:`._screen.screen_applies` for which.
+        """
+        n, d = X.shape
+        work = n * Y.shape[0] * d
+        if work >= _SCREEN_MIN_WORK or not screen_applies(X, Y, k, xp, kept=True):
+            return False
+        if self.screen_work < _SCREEN_MIN_WORK:
+            self.screen_work += work
+        return self.screen_work >= _SCREEN_MIN_WORK
 
     def operand(self, Y: Any, xp: ModuleType, fused: bool) -> tuple[Any, Any, float]:
         """:func:`_database_operand` of ``Y`` (these rows, or a view of them)."""
@@ -883,33 +902,44 @@ def search(
 
 
 def _plain_euclidean(
-    X: Any, Y: Any, k: int, xp: ModuleType, database: Database | None = None
+    X: Any,
+    Y: Any,
+    k: int,
+    xp: ModuleType,
+    database: Database | None = None,
+    few: bool | None = None,
 ) -> tuple[Any, Any]:
     """Exact k nearest (squared): the bfloat16 screen where it applies, else float32.
 
     Large numpy searches run on torch's CPU kernels where torch is installed
-    (:func:`_on_torch_views`).  ``database``: see :func:`_euclidean`.
+    (:func:`_on_torch_views`).  ``database``: see :func:`_euclidean`;
+    ``few``: :meth:`Database.screens`'s answer, where already asked.
     """
-    if _torch_applies(X, Y, xp):
-        return _on_torch_views(X, Y, k, database)
-    if screen_applies(X, Y, k, xp):
+    if few is None:
+        few = database is not None and database.screens(X, Y, k, xp)
+    if _torch_applies(X, Y, xp, few):
+        return _on_torch_views(X, Y, k, database, few)
+    if few or screen_applies(X, Y, k, xp):
         fallback = functools.partial(_euclidean, database=database)
         kept = None if database is None else database.screen
         return screened_search(X, Y, k, xp, fallback, kept)
     return _euclidean(X, Y, k, xp, database)
 
 
-def _torch_applies(X: Any, Y: Any, xp: ModuleType) -> bool:
+def _torch_applies(X: Any, Y: Any, xp: ModuleType, screened: bool = False) -> bool:
     """Whether a numpy search should run on torch (:func:`_on_torch_views`).
 
-    Large float32 searches (:func:`torch_route_applies`); the float64 ones
-    stay on numpy, whose kernels were as fast there (1.57 against 1.76 s at
-    100 000 x 64, 5 000 queries).
+    Large float32 searches (:func:`torch_route_applies`), and smaller ones
+    that a kept database screens (``screened``: :meth:`Database.screens`;
+    torch's re-ranking of the candidates beat numpy's there: 3.5 against
+    7.3 ms for 10 queries at 100 000 x 64); the float64 ones stay on numpy,
+    whose kernels were as fast there (1.57 against 1.76 s at 100 000 x 64,
+    5 000 queries).
     """
     if namespace_name(xp) != "numpy" or X.dtype != xp.float32:
         return False
     n, d = X.shape
-    return torch_route_applies(n * Y.shape[0] * d)
+    return torch_route_applies(max(n * Y.shape[0] * d, _TORCH_MIN_WORK * screened))
 
 
 # Host work of at least this many multiply-adds runs on torch: the bfloat16
@@ -953,7 +983,7 @@ def on_host_torch() -> Iterator[None]:
 
 
 def _on_torch_views(
-    X: Any, Y: Any, k: int, database: Database | None = None
+    X: Any, Y: Any, k: int, database: Database | None = None, few: bool = False
 ) -> tuple[Any, Any]:
     """:func:`_plain_euclidean` of numpy arrays, on torch's CPU kernels.
 
@@ -974,7 +1004,7 @@ def _on_torch_views(
 
     Xt, Yt = (to_namespace(a, torch_xp) for a in (X, Y))
     with on_host_torch():
-        dist, ind = _plain_euclidean(Xt, Yt, k, torch_xp, database)
+        dist, ind = _plain_euclidean(Xt, Yt, k, torch_xp, database, few)
     return dist.numpy(), ind.numpy()
 
 
