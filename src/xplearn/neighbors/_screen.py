@@ -180,13 +180,13 @@ def screen_applies(X: Any, Y: Any, k: int, xp: ModuleType, kept: bool = False) -
     ============  ====================  ======================
     numpy 2       3.30 -> 2.86          5.72 -> 3.63
     numpy 10      9.58 -> 3.32          14.8 -> 4.00
-    torch 4       2.38 (2.96)           4.13 -> 3.56
+    torch 4       2.38 (2.96)           4.13 (3.56)
     torch 10      3.07 (3.19)           6.83 -> 3.73
     torch 20      5.48 -> 3.36          8.13 -> 4.69
     ============  ====================  ======================
 
-    (torch at 100 000 x 64 below 2²⁶ multiply-adds, 10 queries, keeps the
-    float32 path: the screen's figures in brackets.)
+    (Below 2²⁶ multiply-adds torch keeps the float32 path: the screen's
+    figures in brackets, where it gains little or loses.)
     """
     if get_config()["screening"] == "off" or not host_float32(X, xp):
         return False
