@@ -46,6 +46,18 @@ def _count_operands(monkeypatch):
     return built
 
 
+def _count_screen_databases(monkeypatch):
+    made = []
+    real = screen._database
+
+    def spy(Y, c):
+        made.append(tuple(Y.shape))
+        return real(Y, c)
+
+    monkeypatch.setattr(screen, "_database", spy)
+    return made
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_fitted_searches_answer_as_the_function(backend, monkeypatch, kind):
     """Three searches of a fitted estimator (all queries, a few, and the
@@ -177,14 +189,7 @@ def test_screen_keeps_its_databases(torch, monkeypatch, kind):
     monkeypatch.setattr(screen, "_MIN_WORK", 0)
     monkeypatch.setattr(screen, "_MIN_ROWS_PER_CANDIDATE", 0)
     monkeypatch.setitem(screen._FAST, "cpu", True)  # correctness does not care
-    made = []
-    real = screen._database
-
-    def spy(Y, c):
-        made.append(tuple(Y.shape))
-        return real(Y, c)
-
-    monkeypatch.setattr(screen, "_database", spy)
+    made = _count_screen_databases(monkeypatch)
     Y, X = _hard_data(kind, np.random.default_rng(9))
     for data in (Y, torch.from_numpy(Y)):
         made.clear()
@@ -227,14 +232,7 @@ def test_few_query_searches_share_the_kept_screen(torch, monkeypatch, kind):
         return real(X, *args, **kwargs)
 
     monkeypatch.setattr(search, "screened_search", spy)
-    made = []
-    real_database = screen._database
-
-    def spy_database(Y, c):
-        made.append(tuple(Y.shape))
-        return real_database(Y, c)
-
-    monkeypatch.setattr(screen, "_database", spy_database)
+    made = _count_screen_databases(monkeypatch)
     for data in (Y, torch.from_numpy(Y)):
         screened.clear()
         made.clear()

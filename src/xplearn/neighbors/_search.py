@@ -939,7 +939,7 @@ def _torch_applies(X: Any, Y: Any, xp: ModuleType, screened: bool = False) -> bo
     if namespace_name(xp) != "numpy" or X.dtype != xp.float32:
         return False
     n, d = X.shape
-    return torch_route_applies(max(n * Y.shape[0] * d, _TORCH_MIN_WORK * screened))
+    return torch_route_applies(_TORCH_MIN_WORK if screened else n * Y.shape[0] * d)
 
 
 # Host work of at least this many multiply-adds runs on torch: the bfloat16
