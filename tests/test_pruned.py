@@ -145,6 +145,37 @@ def test_gaussian_cloud_is_declined(counted) -> None:
     np.testing.assert_array_equal(ind, knn_oracle(X, Y, 10)[0])
 
 
+def test_probe_runs_on_one_blas_thread(counted, monkeypatch) -> None:
+    """The probe's and the blocks' products on the calling thread use one
+    BLAS thread (a threaded product left OpenBLAS's threads spinning on the
+    cores the searches after it need), and the count comes back after."""
+    from threadpoolctl import threadpool_limits
+
+    from xplearn.neighbors._search import host_workers_blas
+
+    seen = []
+    for name in ("_pivots", "_worth_it", "_sq_dist_all"):
+        real = getattr(pruned, name)
+
+        def spy(*args, _real=real, **kwargs):
+            seen.append(host_workers_blas())
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(pruned, name, spy)
+    rng = np.random.default_rng(4)
+    pts = _clusters(rng, 21_000, 16, n_clusters=10).astype(np.float32)
+    Y, X = pts[1000:], pts[:1000]
+    with threadpool_limits(2, user_api="blas"):
+        if host_workers_blas() < 2:
+            pytest.skip("BLAS runs on one thread here")
+        _, ind = kneighbors(X, Y, 10)
+        after = host_workers_blas()
+    assert counted["pruned"] == 1
+    assert seen == [1, 1, 1, 1]  # pivots, probe, its pivot distances, the queries'
+    assert after == 2
+    np.testing.assert_array_equal(ind, knn_oracle(X, Y, 10)[0])
+
+
 def test_home_block_smaller_than_k(forced, monkeypatch) -> None:
     """A pivot on two outliers: queries there have a home block of two rows,
     no upper bound from it, and are searched against every other block."""

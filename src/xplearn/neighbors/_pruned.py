@@ -87,34 +87,38 @@ def pruned_search(
 
     from xplearn._convert import to_numpy
 
-    from ._search import _map_tiles
+    from ._search import _map_tiles, one_blas_thread
 
     if namespace_name(xp) == "torch" and not (X.requires_grad or Y.requires_grad):
         return _on_numpy_views(X, Y, k, inner)
     m, d = Y.shape
-    S = _sample(Y, xp)
-    P = _pivots(S, xp)
-    S_assign, S_r = _sample_blocks(S, P, xp)
-    if not _worth_it(X, S, S_assign, S_r, P, k, m, xp):
-        return None
-    assign = _assign(Y, P, xp)
-    r2 = _sq_dist_to(Y, P, assign, xp)
-    assign_np = np.asarray(to_numpy(assign), dtype=np.int64)
-    perm = np.argsort(assign_np, kind="stable")  # rows by block, in index order
-    sizes = np.bincount(assign_np, minlength=P.shape[0])
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    r2_np = np.asarray(to_numpy(r2), dtype=np.float64)[perm]
-    nonempty = sizes > 0
-    radius = np.zeros(P.shape[0])  # (an empty block is never read)
-    radius[nonempty] = np.maximum.reduceat(r2_np, starts[:-1][nonempty])
-    delta = _relative_rounding(d)
-    radius = np.sqrt(radius * (1.0 + delta)) * (1.0 + delta)
-    # Lower bounds of every query's distance to every pivot (float64).
-    to_pivot = np.sqrt(_sq_dist_all(X, P, xp) * (1.0 - delta)) * (1.0 - delta)
-    to_pivot[:, ~nonempty] = np.inf
-    home = np.argmin(to_pivot, axis=1)
-    lower = to_pivot - radius[None, :]  # least distance to a row of each block
-    near_factor = _near_factor(X, xp)
+    # The probe and the blocks' geometry are small products on this thread:
+    # with a one-thread BLAS, so that no BLAS thread is left spinning on a
+    # core that the searches after it need (:func:`._search.one_blas_thread`).
+    with one_blas_thread():
+        S = _sample(Y, xp)
+        P = _pivots(S, xp)
+        S_assign, S_r = _sample_blocks(S, P, xp)
+        if not _worth_it(X, S, S_assign, S_r, P, k, m, xp):
+            return None
+        assign = _assign(Y, P, xp)
+        r2 = _sq_dist_to(Y, P, assign, xp)
+        assign_np = np.asarray(to_numpy(assign), dtype=np.int64)
+        perm = np.argsort(assign_np, kind="stable")  # rows by block, in index order
+        sizes = np.bincount(assign_np, minlength=P.shape[0])
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        r2_np = np.asarray(to_numpy(r2), dtype=np.float64)[perm]
+        nonempty = sizes > 0
+        radius = np.zeros(P.shape[0])  # (an empty block is never read)
+        radius[nonempty] = np.maximum.reduceat(r2_np, starts[:-1][nonempty])
+        delta = _relative_rounding(d)
+        radius = np.sqrt(radius * (1.0 + delta)) * (1.0 + delta)
+        # Lower bounds of every query's distance to every pivot (float64).
+        to_pivot = np.sqrt(_sq_dist_all(X, P, xp) * (1.0 - delta)) * (1.0 - delta)
+        to_pivot[:, ~nonempty] = np.inf
+        home = np.argmin(to_pivot, axis=1)
+        lower = to_pivot - radius[None, :]  # least distance to a row of each block
+        near_factor = _near_factor(X, xp)
 
     def rows_of(blocks: Any) -> Any:
         parts = [perm[starts[b] : starts[b + 1]] for b in blocks]
