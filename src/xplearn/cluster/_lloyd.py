@@ -470,6 +470,20 @@ def _numpy_nearest(
     return labels, (best, runner), on_host_threads(share, n, workers)
 
 
+def _chunk_rows(X: Any, xp: ModuleType) -> int:
+    """Rows of ``X`` per chunk of a pass over it by differences.
+
+    Cache-sized (``_CACHE_ELEMENTS``) on a host, where whole-array
+    temporaries page-fault; all of them on an accelerator.
+    """
+    from xplearn._primitives import is_accelerator
+
+    n, d = int(X.shape[0]), int(X.shape[1])
+    if is_accelerator(xp, device_of(X)):
+        return max(1, n)
+    return max(1, _CACHE_ELEMENTS // max(1, d))
+
+
 def _own_sq_dist(X: Any, centers: Any, labels: Any, xp: ModuleType) -> Any:
     """Squared distance of every row to its own centre, by differences.
 
@@ -480,12 +494,8 @@ def _own_sq_dist(X: Any, centers: Any, labels: Any, xp: ModuleType) -> Any:
     fit, while this VM's memory was being reclaimed: 2.7 s of system
     time).  The chunks' sums are the same.
     """
-    from xplearn._primitives import is_accelerator
-
-    n, d = X.shape
-    step = n
-    if not is_accelerator(xp, device_of(X)):
-        step = max(1, _CACHE_ELEMENTS // max(1, d))
+    n = X.shape[0]
+    step = _chunk_rows(X, xp)
     parts = []
     for i in range(0, n, step):
         j = min(i + step, n)
@@ -496,15 +506,10 @@ def _own_sq_dist(X: Any, centers: Any, labels: Any, xp: ModuleType) -> Any:
 
 def _inertia(data: _Data, centers: Any, labels: Any, xp: ModuleType) -> float:
     """Sum of the weighted squared distances to the own centres (numpy: threaded)."""
-    from xplearn._primitives import is_accelerator
-
     X, w = data.X, data.w
-    n = X.shape[0]
     # On a host a cache-sized chunk at a time: the whole-share temporaries
     # (two copies of X) page-faulted, 133 ms at 200 000 x 128 against 13.
-    step = n
-    if not is_accelerator(xp, device_of(X)):
-        step = max(1, _CACHE_ELEMENTS // max(1, X.shape[1]))
+    step = _chunk_rows(X, xp)
 
     def part(lo: int, hi: int) -> float:
         total = 0.0

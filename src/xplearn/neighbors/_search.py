@@ -1299,7 +1299,7 @@ def one_blas_thread() -> Any:
     for.  Here (2 cores) a numpy product of 3 000 x 64 x 16 before a torch
     ``aminmax`` made the pair take 7.3 ms against 0.1 with one BLAS thread;
     the pruned search's probe before a 20 000 x 64 search with 2 000
-    queries, 160 against 95 ms.
+    queries, 164 against 109 ms (medians of 9).
     """
     return _blas_controller().limit(limits=1, user_api="blas")
 
